@@ -1,0 +1,136 @@
+//! A client as the commands see it: per-connection state (selected db, auth, MULTI queue, WATCH)
+//! and the shared record CLIENT LIST/KILL read.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use crate::keyspace::WatchFlag;
+
+/// What CLIENT LIST shows about a connection; shared between its task and the registry.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub name: Mutex<Option<Bytes>>,
+    pub lib_name: Mutex<Option<Bytes>>,
+    pub lib_ver: Mutex<Option<Bytes>>,
+    pub db: AtomicUsize,
+    pub resp: AtomicUsize,
+    /// Unix ms of the last command.
+    pub last_interaction: AtomicI64,
+    pub last_cmd: Mutex<String>,
+    pub multi: AtomicI64,
+    pub qbuf: AtomicUsize,
+    pub omem: AtomicUsize,
+    pub killed: AtomicBool,
+    pub kill: tokio::sync::Notify,
+    pub authenticated: AtomicBool,
+}
+
+impl ClientInfo {
+    pub fn request_kill(&self) {
+        self.killed.store(true, Relaxed);
+        self.kill.notify_one();
+    }
+
+    pub fn name(&self) -> Option<Bytes> {
+        self.name.lock().clone()
+    }
+}
+
+#[derive(Default)]
+pub struct Clients {
+    map: DashMap<u64, Arc<ClientInfo>>,
+    next_id: AtomicU64,
+}
+
+impl Clients {
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, now_ms: i64) -> Arc<ClientInfo> {
+        let id = self.next_id.fetch_add(1, Relaxed) + 1;
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            last_interaction: AtomicI64::new(now_ms),
+            last_cmd: Mutex::new("NULL".into()),
+            multi: AtomicI64::new(-1),
+            qbuf: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
+            authenticated: AtomicBool::new(false),
+        });
+        self.map.insert(id, info.clone());
+        info
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.map.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// All clients, ordered by id as Redis lists them.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        let mut v: Vec<_> = self.map.iter().map(|e| e.value().clone()).collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.get(&id).map(|e| e.value().clone())
+    }
+}
+
+/// Per-connection state the commands read and change.
+pub struct Client {
+    pub info: Arc<ClientInfo>,
+    pub db: usize,
+    pub authenticated: bool,
+    /// Commands queued after MULTI, and whether one of them was refused (EXECABORT).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    pub multi_failed: bool,
+    pub watch_flag: WatchFlag,
+    pub watched: Vec<(usize, Box<[u8]>)>,
+    /// Close the connection once the replies so far are written (QUIT, protocol error, KILL).
+    pub close_after_reply: bool,
+    /// Skip replies: CLIENT REPLY OFF / SKIP.
+    pub reply_off: bool,
+    pub reply_skip: bool,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        Client {
+            info,
+            db: 0,
+            authenticated,
+            multi: None,
+            multi_failed: false,
+            watch_flag: Arc::new(AtomicBool::new(false)),
+            watched: Vec::new(),
+            close_after_reply: false,
+            reply_off: false,
+            reply_skip: false,
+        }
+    }
+}

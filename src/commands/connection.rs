@@ -1,0 +1,405 @@
+//! Connection commands: PING ECHO QUIT HELLO AUTH SELECT RESET CLIENT (Redis's networking.c and
+//! acl.c for AUTH).
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::{eq_ic, parse_i64, sub_arity, CmdError, CmdResult, Ctx};
+use crate::client::ClientInfo;
+
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&args[1]),
+        _ => return Err(CmdError::wrong_args("ping")),
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out.bulk(&args[1]);
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = parse_i64(&args[1])?;
+    if n < 0 || n as usize >= ctx.server.keyspace.databases() || n > i32::MAX as i64 {
+        return Err(CmdError::DB_RANGE);
+    }
+    ctx.client.db = n as usize;
+    ctx.client.info.db.store(n as usize, Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Compares without an early exit, so timing does not leak how much of a password matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+/// Checks credentials for the default user (the only user respite has).
+fn check_auth(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> CmdResult {
+    let ok = match (user, ctx.server.config.requirepass()) {
+        (Some(u), _) if u != b"default" => false,
+        (_, None) => true,
+        (_, Some(expected)) => constant_time_eq(pass, &expected),
+    };
+    if ok {
+        ctx.client.authenticated = true;
+        ctx.client.info.authenticated.store(true, Relaxed);
+        Ok(())
+    } else {
+        ctx.server.stats.auth_failures.incr();
+        Err(CmdError::WRONGPASS)
+    }
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        2 => {
+            if ctx.server.config.requirepass().is_none() {
+                return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+            }
+            check_auth(ctx, None, &args[1])?;
+        }
+        3 => check_auth(ctx, Some(&args[1]), &args[2])?,
+        _ => return Err(CmdError::SYNTAX),
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn set_name(info: &ClientInfo, name: &[u8]) -> CmdResult {
+    if !valid_client_name(name) {
+        return Err(CmdError::msg(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *info.name.lock() = if name.is_empty() {
+        None
+    } else {
+        Some(Bytes::copy_from_slice(name))
+    };
+    Ok(())
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut proto = None;
+    let mut i = 1;
+    if args.len() >= 2 {
+        let v = super::parse_i64_strict(&args[1]).ok_or_else(|| CmdError::msg("ERR Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::msg("NOPROTO unsupported protocol version"));
+        }
+        proto = Some(v);
+        i = 2;
+    }
+    let mut auth: Option<(Bytes, Bytes)> = None;
+    let mut name: Option<Bytes> = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if eq_ic(&args[i], "auth") && more >= 2 {
+            auth = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 3;
+        } else if eq_ic(&args[i], "setname") && more >= 1 {
+            name = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return Err(CmdError::msg(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = &auth {
+        check_auth(ctx, Some(user), pass)?;
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(name) = &name {
+        set_name(&ctx.client.info, name)?;
+    }
+    if let Some(v) = proto {
+        ctx.out.resp3 = v == 3;
+        ctx.client.info.resp.store(v as usize, Relaxed);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(crate::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if out.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.info.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.client.multi = None;
+    ctx.client.multi_failed = false;
+    ctx.client.info.multi.store(-1, Relaxed);
+    super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
+    ctx.client.db = 0;
+    ctx.client.info.db.store(0, Relaxed);
+    ctx.out.resp3 = false;
+    ctx.client.info.resp.store(2, Relaxed);
+    *ctx.client.info.name.lock() = None;
+    let needs_auth = ctx.server.config.requirepass().is_some();
+    ctx.client.authenticated = !needs_auth;
+    ctx.client.info.authenticated.store(!needs_auth, Relaxed);
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// One CLIENT LIST / CLIENT INFO line, in Redis 7.0's field order.
+pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
+    let name = info.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+    let lib_name = info
+        .lib_name
+        .lock()
+        .clone()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .unwrap_or_default();
+    let lib_ver = info
+        .lib_ver
+        .lock()
+        .clone()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .unwrap_or_default();
+    let idle = ((now_ms - info.last_interaction.load(Relaxed)) / 1000).max(0);
+    let qbuf = info.qbuf.load(Relaxed);
+    let omem = info.omem.load(Relaxed);
+    format!(
+        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        info.id,
+        info.addr,
+        info.laddr,
+        name,
+        info.created.elapsed().as_secs(),
+        idle,
+        if info.multi.load(Relaxed) >= 0 { "x" } else { "N" },
+        info.db.load(Relaxed),
+        info.multi.load(Relaxed),
+        qbuf,
+        omem,
+        qbuf + omem + 16384,
+        info.last_cmd.lock(),
+        info.resp.load(Relaxed),
+        lib_name,
+        lib_ver,
+    )
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO), TYPE normal, USER default.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options: TYPE normal, ID id [id ...].",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "help") {
+        return super::keys::help(ctx, CLIENT_HELP);
+    }
+    if eq_ic(sub, "id") {
+        sub_arity(args, 2, "client|id")?;
+        ctx.out.int(ctx.client.info.id as i64);
+    } else if eq_ic(sub, "getname") {
+        sub_arity(args, 2, "client|getname")?;
+        let name = ctx.client.info.name();
+        ctx.out.bulk_or_null(name.as_deref());
+    } else if eq_ic(sub, "setname") {
+        sub_arity(args, 3, "client|setname")?;
+        set_name(&ctx.client.info, &args[2])?;
+        ctx.out.ok();
+    } else if eq_ic(sub, "setinfo") {
+        sub_arity(args, 4, "client|setinfo")?;
+        let value = &args[3];
+        if value.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+            return Err(CmdError::msg(format!(
+                "ERR {} cannot contain spaces, newlines or special characters.",
+                String::from_utf8_lossy(&args[2]).to_ascii_uppercase()
+            )));
+        }
+        let v = Some(value.clone());
+        if eq_ic(&args[2], "lib-name") {
+            *ctx.client.info.lib_name.lock() = v;
+        } else if eq_ic(&args[2], "lib-ver") {
+            *ctx.client.info.lib_ver.lock() = v;
+        } else {
+            return Err(CmdError::msg(format!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(&args[2])
+            )));
+        }
+        ctx.out.ok();
+    } else if eq_ic(sub, "info") {
+        sub_arity(args, 2, "client|info")?;
+        let line = client_line(&ctx.client.info, ctx.now) + "\n";
+        ctx.out.verbatim(line.as_bytes());
+    } else if eq_ic(sub, "list") {
+        client_list(ctx, args)?;
+    } else if eq_ic(sub, "kill") {
+        sub_arity(args, -3, "client|kill")?;
+        client_kill(ctx, args)?;
+    } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
+        sub_arity(args, 3, "client|no-evict")?;
+        if !eq_ic(&args[2], "on") && !eq_ic(&args[2], "off") {
+            return Err(CmdError::SYNTAX);
+        }
+        ctx.out.ok();
+    } else {
+        return Err(CmdError::unknown_subcommand(sub, "client"));
+    }
+    Ok(())
+}
+
+fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if eq_ic(&args[i], "type") && i + 1 < args.len() {
+            let t = &args[i + 1];
+            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq_ic(t, n)) {
+                return Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t))));
+            }
+            if !eq_ic(t, "normal") {
+                ids = Some(Vec::new());
+            }
+            i += 2;
+        } else if eq_ic(&args[i], "id") && i + 1 < args.len() {
+            let mut list = Vec::new();
+            for a in &args[i + 1..] {
+                match super::parse_i64_strict(a) {
+                    Some(n) if n > 0 => list.push(n as u64),
+                    _ => return Err(CmdError::msg("ERR Invalid client ID")),
+                }
+            }
+            ids = Some(list);
+            i = args.len();
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+    }
+    let mut text = String::new();
+    for c in ctx.server.clients.all() {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+            text.push_str(&client_line(&c, ctx.now));
+            text.push('\n');
+        }
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let me = ctx.client.info.id;
+    // Old form: CLIENT KILL addr:port -> +OK or an error.
+    if args.len() == 3 {
+        let target = String::from_utf8_lossy(&args[2]).into_owned();
+        let found = ctx.server.clients.all().into_iter().find(|c| c.addr.to_string() == target);
+        return match found {
+            Some(c) => {
+                c.request_kill();
+                if c.id == me {
+                    ctx.client.close_after_reply = true;
+                }
+                ctx.out.ok();
+                Ok(())
+            }
+            None => Err(CmdError::msg("ERR No such client")),
+        };
+    }
+    let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let mut pairs = args[2..].chunks_exact(2);
+    if args.len() % 2 != 0 {
+        return Err(CmdError::SYNTAX);
+    }
+    for pair in pairs.by_ref() {
+        let (k, v) = (&pair[0], &pair[1]);
+        if eq_ic(k, "id") {
+            id = Some(
+                super::parse_i64_strict(v)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| CmdError::msg("ERR client-id should be greater than 0"))? as u64,
+            );
+        } else if eq_ic(k, "addr") {
+            addr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if eq_ic(k, "laddr") {
+            laddr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if eq_ic(k, "skipme") {
+            skipme = if eq_ic(v, "yes") {
+                true
+            } else if eq_ic(v, "no") {
+                false
+            } else {
+                return Err(CmdError::SYNTAX);
+            };
+        } else if eq_ic(k, "type") || eq_ic(k, "user") || eq_ic(k, "maxage") {
+            // Every respite client is a normal client of the default user.
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+    }
+    let mut killed = 0;
+    for c in ctx.server.clients.all() {
+        if id.is_some_and(|id| id != c.id)
+            || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
+            || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+        {
+            continue;
+        }
+        if c.id == me {
+            if skipme {
+                continue;
+            }
+            ctx.client.close_after_reply = true;
+        }
+        c.request_kill();
+        killed += 1;
+    }
+    ctx.out.int(killed);
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! The keyspace family: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE, SWAPDB, FLUSH*, OBJECT,
+//! MEMORY USAGE (Redis's db.c and object.c).
+
+use bytes::Bytes;
+
+use super::{eq_ic, parse_db, parse_i64, sub_arity, CmdError, CmdResult, Ctx};
+use crate::config::EvictionPolicy;
+use crate::glob::glob_match;
+use crate::keyspace::{Entry, Lookup, Ttl, Value};
+
+pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut n = 0;
+    for key in &args[1..] {
+        if ctx
+            .server
+            .keyspace
+            .write(ctx.client.db, key, ctx.now, |slot| slot.remove())
+            .is_some()
+        {
+            n += 1;
+        }
+    }
+    ctx.out.int(n);
+    Ok(())
+}
+
+pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = args[1..]
+        .iter()
+        .filter(|k| {
+            ctx.server
+                .keyspace
+                .read(ctx.client.db, k, ctx.now, Lookup::NoTouch, |e| e.is_some())
+        })
+        .count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = args[1..]
+        .iter()
+        .filter(|k| ctx.server.keyspace.read(ctx.client.db, k, ctx.now, Lookup::Read, |e| e.is_some()))
+        .count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let t = ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::NoTouch, |e| {
+        e.map_or("none", |e| e.value.type_name())
+    });
+    ctx.out.simple(t);
+    Ok(())
+}
+
+pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let pattern = &args[1];
+    let all = &pattern[..] == b"*";
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    ctx.server.keyspace.for_each_key(ctx.client.db, ctx.now, |k, _| {
+        if all || glob_match(pattern, k, false) {
+            found.push(k.into());
+        }
+    });
+    ctx.out.array(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// Parses a SCAN-family cursor: an unsigned 64-bit decimal.
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let cursor = parse_cursor(&args[1])?;
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut type_filter: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Err(CmdError::SYNTAX);
+        };
+        if eq_ic(&args[i], "count") {
+            let n = parse_i64(value)?;
+            if n < 1 {
+                return Err(CmdError::SYNTAX);
+            }
+            count = n as usize;
+        } else if eq_ic(&args[i], "match") {
+            pattern = Some(value);
+        } else if eq_ic(&args[i], "type") {
+            type_filter = Some(value);
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 2;
+    }
+    let mut found: Vec<Box<[u8]>> = Vec::new();
+    let next = ctx.server.keyspace.scan(ctx.client.db, cursor, count, ctx.now, |k, e| {
+        let keep = pattern.is_none_or(|p| p == b"*" || glob_match(p, k, false))
+            && type_filter.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+        if keep {
+            found.push(k.into());
+        }
+    });
+    ctx.out.array(2);
+    ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    ctx.out.array(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let k = ctx.server.keyspace.random_key(ctx.client.db, ctx.now);
+    ctx.out.bulk_or_null(k.as_deref());
+    Ok(())
+}
+
+/// A copy of an entry's value and TTL, to re-insert elsewhere (RENAME, COPY, MOVE).
+fn clone_value(e: &Entry) -> (Value, i64) {
+    let v = match &e.value {
+        Value::Str(b) => Value::Str(b.clone()),
+        Value::StrBuf(v) => Value::Str(v.as_slice().into()),
+    };
+    (v, e.expire_at())
+}
+
+fn ttl_of(expire_at: i64) -> Ttl {
+    if expire_at == 0 {
+        Ttl::Clear
+    } else {
+        Ttl::At(expire_at)
+    }
+}
+
+fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
+    let ks = &ctx.server.keyspace;
+    let (db, now) = (ctx.client.db, ctx.now);
+    let (src, dst) = (&args[1], &args[2]);
+    let exists = ks.write(db, src, now, |slot| slot.exists());
+    if !exists {
+        return Err(CmdError::NO_SUCH_KEY);
+    }
+    if src == dst {
+        if nx {
+            ctx.out.int(0);
+        } else {
+            ctx.out.ok();
+        }
+        return Ok(());
+    }
+    if nx && ks.write(db, dst, now, |slot| slot.exists()) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let entry = ks.write(db, src, now, |slot| slot.remove()).expect("checked above");
+    let expire = entry.expire_at();
+    ks.write(db, dst, now, |slot| {
+        slot.remove();
+        slot.set(entry.value, ttl_of(expire));
+    });
+    if nx {
+        ctx.out.int(1);
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    rename_generic(ctx, args, false)
+}
+
+pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    rename_generic(ctx, args, true)
+}
+
+pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut dst_db = ctx.client.db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if eq_ic(&args[i], "replace") {
+            replace = true;
+        } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
+            dst_db = parse_db(ctx.server, &args[i + 1]).map_err(|e| {
+                if e == CmdError::NOT_INT {
+                    CmdError::NOT_INT
+                } else {
+                    CmdError::DB_RANGE
+                }
+            })?;
+            i += 1;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 1;
+    }
+    let ks = &ctx.server.keyspace;
+    let (src_db, now) = (ctx.client.db, ctx.now);
+    if src_db == dst_db && args[1] == args[2] {
+        return Err(CmdError::SAME_OBJECT);
+    }
+    let Some((value, expire)) = ks.write(src_db, &args[1], now, |slot| slot.get().map(clone_value)) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let copied = ks.write(dst_db, &args[2], now, |slot| {
+        if slot.exists() {
+            if !replace {
+                return false;
+            }
+            slot.remove();
+        }
+        slot.set(value, ttl_of(expire));
+        true
+    });
+    ctx.out.int(copied as i64);
+    Ok(())
+}
+
+pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let dst_db = parse_db(ctx.server, &args[2])?;
+    let ks = &ctx.server.keyspace;
+    let (src_db, now) = (ctx.client.db, ctx.now);
+    if src_db == dst_db {
+        return Err(CmdError::SAME_OBJECT);
+    }
+    if !ks.write(src_db, &args[1], now, |slot| slot.exists()) || ks.write(dst_db, &args[1], now, |slot| slot.exists()) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let entry = ks.write(src_db, &args[1], now, |slot| slot.remove()).expect("checked above");
+    let expire = entry.expire_at();
+    ks.write(dst_db, &args[1], now, |slot| slot.set(entry.value, ttl_of(expire)));
+    ctx.out.int(1);
+    Ok(())
+}
+
+pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let a = super::parse_i64_strict(&args[1]).ok_or_else(|| CmdError::msg("ERR invalid first DB index"))?;
+    let b = super::parse_i64_strict(&args[2]).ok_or_else(|| CmdError::msg("ERR invalid second DB index"))?;
+    let n = ctx.server.keyspace.databases() as i64;
+    if a < 0 || a >= n || b < 0 || b >= n {
+        return Err(CmdError::DB_RANGE);
+    }
+    ctx.server.keyspace.swap_db(a as usize, b as usize);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let n = ctx.server.keyspace.dbsize(ctx.client.db);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn flush_mode(args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => Ok(()),
+        2 if eq_ic(&args[1], "async") || eq_ic(&args[1], "sync") => Ok(()),
+        _ => Err(CmdError::SYNTAX),
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    flush_mode(args)?;
+    ctx.server.keyspace.flush_db(ctx.client.db);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    flush_mode(args)?;
+    ctx.server.keyspace.flush_all();
+    ctx.out.ok();
+    Ok(())
+}
+
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn help(ctx: &mut Ctx<'_>, lines: &[&str]) -> CmdResult {
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    Ok(())
+}
+
+pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "help") {
+        return help(ctx, OBJECT_HELP);
+    }
+    let name = if eq_ic(sub, "encoding") {
+        "object|encoding"
+    } else if eq_ic(sub, "idletime") {
+        "object|idletime"
+    } else if eq_ic(sub, "freq") {
+        "object|freq"
+    } else if eq_ic(sub, "refcount") {
+        "object|refcount"
+    } else {
+        return Err(CmdError::unknown_subcommand(sub, "object"));
+    };
+    sub_arity(args, 3, name)?;
+    let policy = ctx.server.config.policy();
+    let lfu = matches!(policy, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu);
+    let lru_now = ctx.server.keyspace.lru_clock();
+    enum Answer {
+        Text(&'static str),
+        Int(i64),
+    }
+    let answer = ctx.server.keyspace.read(ctx.client.db, &args[2], ctx.now, Lookup::NoTouch, |e| {
+        let e = e?;
+        Some(match name {
+            "object|encoding" => Ok(Answer::Text(e.encoding())),
+            "object|idletime" if lfu => Err(CmdError::msg("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+            "object|idletime" => Ok(Answer::Int((lru_now.wrapping_sub(e.lru()) / 1000) as i64)),
+            "object|freq" if !lfu => Err(CmdError::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+            "object|freq" => Ok(Answer::Int(e.lfu_counter() as i64)),
+            _ => Ok(Answer::Int(refcount(e))),
+        })
+    });
+    match answer {
+        None => ctx.out.null(),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(Answer::Text(t))) => ctx.out.bulk(t.as_bytes()),
+        Some(Ok(Answer::Int(n))) => ctx.out.int(n),
+    }
+    Ok(())
+}
+
+/// Redis shares the integers 0..9999 and reports them with INT_MAX references.
+fn refcount(e: &Entry) -> i64 {
+    match e.value.as_str().and_then(super::parse_i64_strict) {
+        Some(n) if (0..10000).contains(&n) && e.encoding() == "int" => i32::MAX as i64,
+        _ => 1,
+    }
+}
+
+/// Bytes a key costs: its table node, key, value and index entries, at allocator size classes.
+pub fn memory_usage_of(key: &[u8], e: &Entry) -> usize {
+    use crate::keyspace::memory::size_class;
+    let node = size_class(8 + 16 + std::mem::size_of::<Entry>());
+    let key_bytes = size_class(key.len());
+    let bucket = 8;
+    let expire = if e.expire_at() != 0 {
+        size_class(24) + key_bytes + bucket
+    } else {
+        0
+    };
+    node + key_bytes + bucket + e.value.heap_size() + expire
+}
+
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "help") {
+        return help(ctx, MEMORY_HELP);
+    }
+    if eq_ic(sub, "usage") {
+        sub_arity(args, -3, "memory|usage")?;
+        match args.len() {
+            3 => {}
+            5 if eq_ic(&args[3], "samples") => {
+                parse_i64(&args[4])?;
+            }
+            _ => return Err(CmdError::SYNTAX),
+        }
+        let n = ctx.server.keyspace.read(ctx.client.db, &args[2], ctx.now, Lookup::Peek, |e| {
+            e.map(|e| memory_usage_of(&args[2], e))
+        });
+        match n {
+            Some(n) => ctx.out.int(n as i64),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
+    if eq_ic(sub, "doctor") {
+        ctx.out
+            .verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.");
+        return Ok(());
+    }
+    if eq_ic(sub, "purge") {
+        ctx.out.ok();
+        return Ok(());
+    }
+    if eq_ic(sub, "malloc-stats") {
+        ctx.out.verbatim(b"Stats not supported for the current allocator");
+        return Ok(());
+    }
+    if eq_ic(sub, "stats") {
+        let used = crate::keyspace::memory::used_memory() as i64;
+        let keys: usize = (0..ctx.server.keyspace.databases()).map(|d| ctx.server.keyspace.dbsize(d)).sum();
+        let pairs: [(&str, i64); 4] = [
+            ("peak.allocated", used),
+            ("total.allocated", used),
+            ("keys.count", keys as i64),
+            ("dataset.bytes", used),
+        ];
+        ctx.out.map(pairs.len());
+        for (k, v) in pairs {
+            ctx.out.bulk(k.as_bytes());
+            ctx.out.int(v);
+        }
+        return Ok(());
+    }
+    Err(CmdError::unknown_subcommand(sub, "memory"))
+}

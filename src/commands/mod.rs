@@ -1,0 +1,365 @@
+//! Commands: one table row per command (name, arity, flags, key positions, handler) and one file
+//! per family. Dispatch, COMMAND, AUTH checks and MULTI queueing all read the table.
+
+mod connection;
+pub mod docs;
+mod expire;
+mod info;
+mod keys;
+mod server;
+mod strings;
+mod transactions;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::client::Client;
+use crate::keyspace::Keyspace;
+use crate::protocol::Reply;
+use crate::server::Server;
+
+pub type CmdResult = Result<(), CmdError>;
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
+
+/// Flags of a table row (a subset of Redis's, plus what respite's dispatch needs).
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const FAST: u32 = 1 << 5;
+    /// Runs with the keyspace's world lock held exclusively (spans shards or databases).
+    pub const EXCLUSIVE: u32 = 1 << 6;
+    /// Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    pub const NO_QUEUE: u32 = 1 << 7;
+}
+
+use flags::*;
+
+pub struct Command {
+    pub name: &'static str,
+    /// Redis's arity: exact count if positive, minimum count if negative (name included).
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub handler: Handler,
+}
+
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $handler:path) => {
+        Command {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $first,
+            last_key: $last,
+            step: $step,
+            handler: $handler,
+        }
+    };
+}
+
+static TABLE: &[Command] = &[
+    // connection
+    cmd!("ping", -1, FAST, 0, 0, 0, connection::ping),
+    cmd!("echo", 2, FAST, 0, 0, 0, connection::echo),
+    cmd!("quit", -1, NO_AUTH | FAST | NO_QUEUE, 0, 0, 0, connection::quit),
+    cmd!("hello", -1, NO_AUTH | FAST, 0, 0, 0, connection::hello),
+    cmd!("auth", -2, NO_AUTH | FAST, 0, 0, 0, connection::auth),
+    cmd!("select", 2, FAST, 0, 0, 0, connection::select),
+    cmd!("reset", 1, NO_AUTH | FAST | NO_QUEUE, 0, 0, 0, connection::reset),
+    cmd!("client", -2, 0, 0, 0, 0, connection::client),
+    cmd!("command", -1, 0, 0, 0, 0, docs::command),
+    // strings
+    cmd!("get", 2, READONLY | FAST, 1, 1, 1, strings::get),
+    cmd!("set", -3, WRITE | DENYOOM, 1, 1, 1, strings::set),
+    cmd!("setnx", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::setnx),
+    cmd!("setex", 4, WRITE | DENYOOM, 1, 1, 1, strings::setex),
+    cmd!("psetex", 4, WRITE | DENYOOM, 1, 1, 1, strings::psetex),
+    cmd!("getset", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::getset),
+    cmd!("getdel", 2, WRITE | FAST, 1, 1, 1, strings::getdel),
+    cmd!("getex", -2, WRITE | FAST, 1, 1, 1, strings::getex),
+    cmd!("mget", -2, READONLY | FAST | EXCLUSIVE, 1, -1, 1, strings::mget),
+    cmd!("mset", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 2, strings::mset),
+    cmd!("msetnx", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 2, strings::msetnx),
+    cmd!("append", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::append),
+    cmd!("strlen", 2, READONLY | FAST, 1, 1, 1, strings::strlen),
+    cmd!("getrange", 4, READONLY, 1, 1, 1, strings::getrange),
+    cmd!("substr", 4, READONLY, 1, 1, 1, strings::getrange),
+    cmd!("setrange", 4, WRITE | DENYOOM, 1, 1, 1, strings::setrange),
+    cmd!("incr", 2, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incr),
+    cmd!("decr", 2, WRITE | DENYOOM | FAST, 1, 1, 1, strings::decr),
+    cmd!("incrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incrby),
+    cmd!("decrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::decrby),
+    cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incrbyfloat),
+    // keys
+    cmd!("del", -2, WRITE | EXCLUSIVE, 1, -1, 1, keys::del),
+    cmd!("unlink", -2, WRITE | FAST | EXCLUSIVE, 1, -1, 1, keys::del),
+    cmd!("exists", -2, READONLY | FAST, 1, -1, 1, keys::exists),
+    cmd!("type", 2, READONLY | FAST, 1, 1, 1, keys::type_),
+    cmd!("keys", 2, READONLY, 0, 0, 0, keys::keys),
+    cmd!("scan", -2, READONLY, 0, 0, 0, keys::scan),
+    cmd!("randomkey", 1, READONLY, 0, 0, 0, keys::randomkey),
+    cmd!("rename", 3, WRITE | EXCLUSIVE, 1, 2, 1, keys::rename),
+    cmd!("renamenx", 3, WRITE | FAST | EXCLUSIVE, 1, 2, 1, keys::renamenx),
+    cmd!("copy", -3, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, keys::copy),
+    cmd!("move", 3, WRITE | FAST | EXCLUSIVE, 1, 1, 1, keys::move_),
+    cmd!("swapdb", 3, WRITE | FAST | EXCLUSIVE, 0, 0, 0, keys::swapdb),
+    cmd!("dbsize", 1, READONLY | FAST, 0, 0, 0, keys::dbsize),
+    cmd!("flushdb", -1, WRITE | EXCLUSIVE, 0, 0, 0, keys::flushdb),
+    cmd!("flushall", -1, WRITE | EXCLUSIVE, 0, 0, 0, keys::flushall),
+    cmd!("touch", -2, READONLY | FAST, 1, -1, 1, keys::touch),
+    cmd!("object", -2, READONLY, 0, 0, 0, keys::object),
+    cmd!("memory", -2, READONLY, 0, 0, 0, keys::memory),
+    // expiry
+    cmd!("expire", -3, WRITE | FAST, 1, 1, 1, expire::expire),
+    cmd!("pexpire", -3, WRITE | FAST, 1, 1, 1, expire::pexpire),
+    cmd!("expireat", -3, WRITE | FAST, 1, 1, 1, expire::expireat),
+    cmd!("pexpireat", -3, WRITE | FAST, 1, 1, 1, expire::pexpireat),
+    cmd!("ttl", 2, READONLY | FAST, 1, 1, 1, expire::ttl),
+    cmd!("pttl", 2, READONLY | FAST, 1, 1, 1, expire::pttl),
+    cmd!("expiretime", 2, READONLY | FAST, 1, 1, 1, expire::expiretime),
+    cmd!("pexpiretime", 2, READONLY | FAST, 1, 1, 1, expire::pexpiretime),
+    cmd!("persist", 2, WRITE | FAST, 1, 1, 1, expire::persist),
+    // transactions
+    cmd!("multi", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::multi),
+    cmd!("exec", 1, EXCLUSIVE | NO_QUEUE, 0, 0, 0, transactions::exec),
+    cmd!("discard", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::discard),
+    cmd!("watch", -2, FAST | NO_QUEUE, 1, -1, 1, transactions::watch),
+    cmd!("unwatch", 1, FAST, 0, 0, 0, transactions::unwatch),
+    // server
+    cmd!("info", -1, 0, 0, 0, 0, info::info),
+    cmd!("config", -2, ADMIN, 0, 0, 0, server::config),
+    cmd!("time", 1, FAST, 0, 0, 0, server::time),
+    cmd!("lastsave", 1, FAST, 0, 0, 0, server::lastsave),
+    cmd!("shutdown", -1, ADMIN | NO_QUEUE, 0, 0, 0, server::shutdown),
+    cmd!("function", -2, 0, 0, 0, 0, server::function),
+    cmd!("debug", -2, ADMIN | EXCLUSIVE, 0, 0, 0, server::debug),
+    cmd!("latency", -2, ADMIN, 0, 0, 0, server::latency),
+    cmd!("slowlog", -2, ADMIN, 0, 0, 0, server::slowlog),
+];
+
+pub fn table() -> &'static [Command] {
+    TABLE
+}
+
+fn index() -> &'static HashMap<&'static [u8], usize> {
+    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+    INDEX.get_or_init(|| TABLE.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect())
+}
+
+/// Finds a command by name, ignoring case, without allocating.
+pub fn lookup(name: &[u8]) -> Option<usize> {
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    index().get(&lower[..name.len()]).copied()
+}
+
+/// An error reply, Redis's text including its code (ERR, WRONGTYPE ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, str>);
+
+impl CmdError {
+    pub const SYNTAX: CmdError = CmdError(Cow::Borrowed("ERR syntax error"));
+    pub const NOT_INT: CmdError = CmdError(Cow::Borrowed("ERR value is not an integer or out of range"));
+    pub const NOT_FLOAT: CmdError = CmdError(Cow::Borrowed("ERR value is not a valid float"));
+    pub const WRONGTYPE: CmdError = CmdError(Cow::Borrowed("WRONGTYPE Operation against a key holding the wrong kind of value"));
+    pub const OVERFLOW: CmdError = CmdError(Cow::Borrowed("ERR increment or decrement would overflow"));
+    pub const NO_SUCH_KEY: CmdError = CmdError(Cow::Borrowed("ERR no such key"));
+    pub const DB_RANGE: CmdError = CmdError(Cow::Borrowed("ERR DB index is out of range"));
+    pub const SAME_OBJECT: CmdError = CmdError(Cow::Borrowed("ERR source and destination objects are the same"));
+    pub const TOO_BIG: CmdError = CmdError(Cow::Borrowed("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
+    pub const NOAUTH: CmdError = CmdError(Cow::Borrowed("NOAUTH Authentication required."));
+    pub const WRONGPASS: CmdError = CmdError(Cow::Borrowed("WRONGPASS invalid username-password pair or user is disabled."));
+
+    pub fn msg(s: impl Into<String>) -> CmdError {
+        CmdError(Cow::Owned(s.into()))
+    }
+
+    pub fn wrong_args(name: &str) -> CmdError {
+        CmdError::msg(format!("ERR wrong number of arguments for '{name}' command"))
+    }
+
+    pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
+        CmdError::msg(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            truncate(sub, 128),
+            cmd.to_ascii_uppercase()
+        ))
+    }
+
+    pub fn invalid_expire(cmd: &str) -> CmdError {
+        CmdError::msg(format!("ERR invalid expire time in '{cmd}' command"))
+    }
+}
+
+fn truncate(b: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned()
+}
+
+/// What a handler gets: the server, the calling client, its reply buffer, and the time the command
+/// started (one clock reading per command, as Redis caches mstime).
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Reply,
+    pub now: i64,
+}
+
+impl Ctx<'_> {
+    #[inline]
+    pub fn ks(&self) -> &Keyspace {
+        &self.server.keyspace
+    }
+    #[inline]
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+}
+
+/// Runs one command from a client: lookup, arity, auth, MULTI queueing, then the handler.
+pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    let now = server.keyspace.clock.now_ms();
+    client.info.last_interaction.store(now, std::sync::atomic::Ordering::Relaxed);
+    let Some(idx) = lookup(&args[0]) else {
+        let mut msg = format!("ERR unknown command '{}', with args beginning with: ", truncate(&args[0], 128));
+        for a in &args[1..] {
+            if msg.len() >= 128 + 60 {
+                break;
+            }
+            msg.push_str(&format!("'{}' ", truncate(a, 128)));
+        }
+        reject(server, client, out, None, &CmdError::msg(msg));
+        return;
+    };
+    let cmd = &TABLE[idx];
+    if (cmd.arity > 0 && args.len() != cmd.arity as usize) || args.len() < cmd.arity.unsigned_abs() as usize {
+        reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
+        return;
+    }
+    if !client.authenticated && cmd.flags & NO_AUTH == 0 {
+        reject(server, client, out, Some(idx), &CmdError::NOAUTH);
+        return;
+    }
+    if let Some(queue) = client.multi.as_mut() {
+        if cmd.flags & NO_QUEUE == 0 {
+            queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+            client.info.multi.store(queue.len() as i64, std::sync::atomic::Ordering::Relaxed);
+            out.simple("QUEUED");
+            return;
+        }
+    }
+    *client.info.last_cmd.lock() = cmd.name.to_string();
+    let ks = &server.keyspace;
+    if cmd.flags & EXCLUSIVE != 0 {
+        let _world = ks.world.write();
+        call(server, client, out, idx, args, now);
+    } else {
+        let _world = ks.world.read();
+        call(server, client, out, idx, args, now);
+    }
+}
+
+/// Runs a command that passed the checks; the caller holds the world lock (EXEC holds it for the
+/// whole transaction).
+pub(crate) fn call(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes], now: i64) {
+    let cmd = &TABLE[idx];
+    let start = Instant::now();
+    let mut ctx = Ctx { server, client, out, now };
+    let result = (cmd.handler)(&mut ctx, args);
+    let failed = match result {
+        Ok(()) => false,
+        Err(e) => {
+            out.error(e.0.as_bytes());
+            server.stats.count_error(e.0.as_bytes());
+            true
+        }
+    };
+    server.command_stats.record(idx, start.elapsed().as_micros() as u64, failed);
+    server.stats.commands_processed.incr();
+}
+
+fn reject(server: &Server, client: &mut Client, out: &mut Reply, idx: Option<usize>, err: &CmdError) {
+    if client.multi.is_some() {
+        client.multi_failed = true;
+    }
+    if let Some(i) = idx {
+        server.command_stats.reject(i);
+    }
+    out.error(err.0.as_bytes());
+    server.stats.count_error(err.0.as_bytes());
+}
+
+// ---- argument helpers shared by the families ----
+
+#[inline]
+pub fn eq_ic(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+pub fn parse_i64(arg: &[u8]) -> Result<i64, CmdError> {
+    parse_i64_strict(arg).ok_or(CmdError::NOT_INT)
+}
+
+/// Redis's string2ll.
+pub fn parse_i64_strict(arg: &[u8]) -> Option<i64> {
+    crate::protocol::decode::parse_int(arg)
+}
+
+/// Redis's strtold-based float parsing: no spaces, no NaN; "inf" is accepted.
+pub fn parse_f64(arg: &[u8]) -> Result<f64, CmdError> {
+    let s = std::str::from_utf8(arg).map_err(|_| CmdError::NOT_FLOAT)?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return Err(CmdError::NOT_FLOAT);
+    }
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => s.parse().map_err(|_| CmdError::NOT_FLOAT)?,
+    };
+    if v.is_nan() {
+        return Err(CmdError::NOT_FLOAT);
+    }
+    Ok(v)
+}
+
+/// A database index argument (SELECT, MOVE, COPY DB).
+pub fn parse_db(server: &Server, arg: &[u8]) -> Result<usize, CmdError> {
+    let n = parse_i64_strict(arg).ok_or(CmdError::NOT_INT)?;
+    if n < 0 || n as usize >= server.keyspace.databases() {
+        return Err(CmdError::DB_RANGE);
+    }
+    Ok(n as usize)
+}
+
+/// Checks a subcommand's arity (for container commands such as CONFIG and CLIENT).
+pub fn sub_arity(args: &[Bytes], arity: i32, fullname: &str) -> CmdResult {
+    let ok = if arity > 0 {
+        args.len() == arity as usize
+    } else {
+        args.len() >= arity.unsigned_abs() as usize
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CmdError::wrong_args(fullname))
+    }
+}
+
+/// Cleans up after a client leaves (its WATCHes).
+pub fn disconnect(server: &Server, client: &mut Client) {
+    transactions::unwatch_all(&server.keyspace, client);
+}

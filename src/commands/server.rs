@@ -1,0 +1,209 @@
+//! Server commands: CONFIG, TIME, LASTSAVE, SHUTDOWN, FUNCTION, DEBUG, LATENCY, SLOWLOG.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::{eq_ic, parse_i64, sub_arity, CmdError, CmdResult, Ctx};
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "help") {
+        return super::keys::help(ctx, CONFIG_HELP);
+    }
+    if eq_ic(sub, "get") {
+        sub_arity(args, -3, "config|get")?;
+        let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+        let found = ctx.server.config.get_matching(&patterns);
+        ctx.out.map(found.len());
+        for (k, v) in found {
+            ctx.out.bulk(k.as_bytes());
+            ctx.out.bulk(v.as_bytes());
+        }
+    } else if eq_ic(sub, "set") {
+        sub_arity(args, -4, "config|set")?;
+        if args.len() % 2 != 0 {
+            return Err(CmdError::wrong_args("config|set"));
+        }
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for pair in args[2..].chunks_exact(2) {
+            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            if !ctx.server.config.exists(&name) {
+                return Err(CmdError::msg(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                )));
+            }
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(CmdError::msg(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                )));
+            }
+            pairs.push((name, String::from_utf8_lossy(&pair[1]).into_owned()));
+        }
+        ctx.server
+            .config
+            .set_many(&pairs)
+            .map_err(|(name, e)| CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")))?;
+        ctx.out.ok();
+    } else if eq_ic(sub, "resetstat") {
+        sub_arity(args, 2, "config|resetstat")?;
+        ctx.server.stats.reset();
+        ctx.server.command_stats.reset();
+        let ks = &ctx.server.keyspace.stats;
+        for c in [&ks.hits, &ks.misses, &ks.expired, &ks.evicted] {
+            c.reset();
+        }
+        ctx.out.ok();
+    } else if eq_ic(sub, "rewrite") {
+        sub_arity(args, 2, "config|rewrite")?;
+        return Err(CmdError::msg(
+            "ERR CONFIG REWRITE is not supported by respite; edit the config file",
+        ));
+    } else {
+        return Err(CmdError::unknown_subcommand(sub, "config"));
+    }
+    Ok(())
+}
+
+pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    ctx.out.array(2);
+    ctx.out.bulk(itoa::Buffer::new().format(us / 1_000_000).as_bytes());
+    ctx.out.bulk(itoa::Buffer::new().format(us % 1_000_000).as_bytes());
+    Ok(())
+}
+
+pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    // respite does not persist; the last "save" is the start, as for a fresh Redis.
+    ctx.out.int(ctx.server.started_unix);
+    Ok(())
+}
+
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    for a in &args[1..] {
+        if eq_ic(a, "abort") {
+            return Err(CmdError::msg("ERR No shutdown in progress."));
+        }
+        if !["nosave", "save", "now", "force"].iter().any(|w| eq_ic(a, w)) {
+            return Err(CmdError::SYNTAX);
+        }
+    }
+    tracing::warn!("User requested shutdown...");
+    ctx.server.request_shutdown();
+    // Like Redis, the connection closes without a reply.
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "flush") {
+        match args.len() {
+            2 => {}
+            3 if eq_ic(&args[2], "async") || eq_ic(&args[2], "sync") => {}
+            _ => return Err(CmdError::msg("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
+        }
+        ctx.out.ok();
+    } else if eq_ic(sub, "list") {
+        ctx.out.array(0);
+    } else {
+        return Err(CmdError::unknown_subcommand(sub, "function"));
+    }
+    Ok(())
+}
+
+pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let setting = ctx.server.config.get("enable-debug-command").unwrap_or_default();
+    let local = ctx.client.info.addr.ip().is_loopback();
+    if !(setting == "yes" || (setting == "local" && local)) {
+        return Err(CmdError::msg("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
+    }
+    let sub = &args[1];
+    if eq_ic(sub, "sleep") && args.len() == 3 {
+        let secs = super::parse_f64(&args[2])?;
+        // Redis blocks the whole server; the exclusive world lock held here does the same.
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+        ctx.out.ok();
+    } else if eq_ic(sub, "set-active-expire") && args.len() == 3 {
+        let on = parse_i64(&args[2])? != 0;
+        ctx.server.active_expire.store(on, Relaxed);
+        ctx.out.ok();
+    } else if eq_ic(sub, "object") && args.len() == 3 {
+        let line = ctx
+            .server
+            .keyspace
+            .read(ctx.client.db, &args[2], ctx.now, crate::keyspace::Lookup::Peek, |e| {
+                e.map(|e| {
+                    format!(
+                        "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
+                        e.encoding(),
+                        e.value.as_str().map_or(0, |s| s.len()),
+                        e.lru() / 1000
+                    )
+                })
+            });
+        match line {
+            Some(l) => ctx.out.simple(&l),
+            None => return Err(CmdError::NO_SUCH_KEY),
+        }
+    } else {
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    Ok(())
+}
+
+pub fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // respite does not sample latency events (latency-monitor-threshold is 0 by default in
+    // Redis too, where these replies are the same empty ones).
+    let sub = &args[1];
+    if eq_ic(sub, "latest") || eq_ic(sub, "history") {
+        ctx.out.array(0);
+    } else if eq_ic(sub, "reset") {
+        ctx.out.int(0);
+    } else if eq_ic(sub, "doctor") {
+        ctx.out.verbatim(b"Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sleep tonight.\n");
+    } else {
+        return Err(CmdError::unknown_subcommand(sub, "latency"));
+    }
+    Ok(())
+}
+
+pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "get") {
+        if let Some(n) = args.get(2) {
+            let n = parse_i64(n)?;
+            if n < -1 {
+                return Err(CmdError::msg("ERR count should be greater than or equal to -1"));
+            }
+        }
+        ctx.out.array(0);
+    } else if eq_ic(sub, "len") {
+        ctx.out.int(0);
+    } else if eq_ic(sub, "reset") {
+        ctx.out.ok();
+    } else {
+        return Err(CmdError::unknown_subcommand(sub, "slowlog"));
+    }
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! Strings: GET SET and friends, counters, ranges (Redis's t_string.c).
+
+use bytes::Bytes;
+
+use super::{eq_ic, parse_f64, parse_i64, CmdError, CmdResult, Ctx};
+use crate::keyspace::{Entry, Lookup, Ttl, Value};
+
+/// Longest string Redis lets a command build (proto-max-bulk-len).
+fn check_size(ctx: &Ctx<'_>, len: u64) -> CmdResult {
+    let max = ctx.server.config.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+    if len > max {
+        return Err(CmdError::TOO_BIG);
+    }
+    Ok(())
+}
+
+fn string_of(entry: &Entry) -> Result<&[u8], CmdError> {
+    entry.value.as_str().ok_or(CmdError::WRONGTYPE)
+}
+
+pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let out = &mut *ctx.out;
+    ctx.server
+        .keyspace
+        .read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| match e {
+            None => {
+                out.null();
+                Ok(())
+            }
+            Some(e) => {
+                out.bulk(string_of(e)?);
+                Ok(())
+            }
+        })
+}
+
+/// Expiry options shared by SET and GETEX: EX PX EXAT PXAT, converted to a unix ms deadline.
+fn expire_at(now: i64, unit_ms: bool, absolute: bool, arg: &[u8], cmd: &str) -> Result<i64, CmdError> {
+    let n = parse_i64(arg)?;
+    if n <= 0 {
+        return Err(CmdError::invalid_expire(cmd));
+    }
+    let ms = if unit_ms { Some(n) } else { n.checked_mul(1000) };
+    let at = match ms {
+        Some(ms) if absolute => Some(ms),
+        Some(ms) => ms.checked_add(now),
+        None => None,
+    };
+    at.ok_or_else(|| CmdError::invalid_expire(cmd))
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Cond {
+    Always,
+    Nx,
+    Xx,
+}
+
+pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut cond = Cond::Always;
+    let mut ttl = Ttl::Clear;
+    let mut get = false;
+    let mut expire_given = false;
+    let mut i = 3;
+    while i < args.len() {
+        let a = &args[i];
+        let next = args.get(i + 1);
+        if eq_ic(a, "nx") && cond != Cond::Xx {
+            cond = Cond::Nx;
+        } else if eq_ic(a, "xx") && cond != Cond::Nx {
+            cond = Cond::Xx;
+        } else if eq_ic(a, "get") {
+            get = true;
+        } else if eq_ic(a, "keepttl") && !expire_given {
+            ttl = Ttl::Keep;
+            expire_given = true;
+        } else if (eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat")) && !expire_given && next.is_some() {
+            let unit_ms = eq_ic(a, "px") || eq_ic(a, "pxat");
+            let absolute = eq_ic(a, "exat") || eq_ic(a, "pxat");
+            ttl = Ttl::At(expire_at(ctx.now, unit_ms, absolute, next.expect("checked"), "set")?);
+            expire_given = true;
+            i += 1;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 1;
+    }
+    let (key, value) = (&args[1], &args[2]);
+    let now = ctx.now;
+    let out = &mut *ctx.out;
+    let ks = &ctx.server.keyspace;
+    if get {
+        // SET ... GET reads like GET (counts a hit or miss) before writing.
+        ks.read(ctx.client.db, key, now, Lookup::Read, |e| -> CmdResult {
+            if let Some(e) = e {
+                string_of(e)?;
+            }
+            Ok(())
+        })?;
+    }
+    ks.write(ctx.client.db, key, now, |slot| {
+        let old = slot.get();
+        if get {
+            out.bulk_or_null(old.and_then(|e| e.value.as_str()));
+        }
+        let allowed = match cond {
+            Cond::Always => true,
+            Cond::Nx => old.is_none(),
+            Cond::Xx => old.is_some(),
+        };
+        if !allowed {
+            if !get {
+                out.null();
+            }
+            return Ok(());
+        }
+        match ttl {
+            Ttl::At(at) if at <= now => {
+                // Already in the past: the key is set and gone at once, as in Redis.
+                slot.remove();
+                ks.stats.expired.incr();
+            }
+            _ => slot.set(Value::string(value), ttl),
+        }
+        if !get {
+            out.ok();
+        }
+        Ok(())
+    })
+}
+
+pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        if slot.exists() {
+            out.int(0);
+        } else {
+            slot.set(Value::string(&args[2]), Ttl::Clear);
+            out.int(1);
+        }
+    });
+    Ok(())
+}
+
+fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: bool, name: &str) -> CmdResult {
+    let at = expire_at(ctx.now, unit_ms, false, &args[2], name)?;
+    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        slot.set(Value::string(&args[3]), Ttl::At(at))
+    });
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    setex_generic(ctx, args, false, "setex")
+}
+
+pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    setex_generic(ctx, args, true, "psetex")
+}
+
+pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        let old = match slot.get() {
+            Some(e) => Some(string_of(e)?),
+            None => None,
+        };
+        out.bulk_or_null(old);
+        slot.set(Value::string(&args[2]), Ttl::Clear);
+        Ok(())
+    })
+}
+
+pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let ks = &ctx.server.keyspace;
+    let found = ks.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
+        e.map(|e| string_of(e).map(|_| ()))
+    });
+    match found {
+        None => ctx.out.null(),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(())) => {
+            let out = &mut *ctx.out;
+            ks.write(ctx.client.db, &args[1], ctx.now, |slot| {
+                let e = slot.remove();
+                out.bulk_or_null(e.as_ref().and_then(|e| e.value.as_str()));
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // None: leave the TTL; Some(None): PERSIST; Some(Some(at)): new deadline.
+    let mut change: Option<Option<i64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        let next = args.get(i + 1);
+        if eq_ic(a, "persist") && change.is_none() {
+            change = Some(None);
+        } else if (eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat")) && change.is_none() && next.is_some() {
+            let unit_ms = eq_ic(a, "px") || eq_ic(a, "pxat");
+            let absolute = eq_ic(a, "exat") || eq_ic(a, "pxat");
+            change = Some(Some(expire_at(ctx.now, unit_ms, absolute, next.expect("checked"), "getex")?));
+            i += 1;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        i += 1;
+    }
+    let ks = &ctx.server.keyspace;
+    let (db, now) = (ctx.client.db, ctx.now);
+    let value: Option<Vec<u8>> = ks.read(db, &args[1], now, Lookup::Read, |e| {
+        e.map(|e| string_of(e).map(|s| s.to_vec())).transpose()
+    })?;
+    let Some(value) = value else {
+        ctx.out.null();
+        return Ok(());
+    };
+    if let Some(change) = change {
+        ks.write(db, &args[1], now, |slot| match change {
+            Some(at) if at <= now => {
+                slot.remove();
+                ks.stats.expired.incr();
+            }
+            _ => {
+                slot.set_expire(change);
+            }
+        });
+    }
+    ctx.out.bulk(&value);
+    Ok(())
+}
+
+pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out.array(args.len() - 1);
+    for key in &args[1..] {
+        let out = &mut *ctx.out;
+        ctx.server.keyspace.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| {
+            out.bulk_or_null(e.and_then(|e| e.value.as_str()));
+        });
+    }
+    Ok(())
+}
+
+pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() % 2 == 0 {
+        return Err(CmdError::wrong_args("mset"));
+    }
+    for pair in args[1..].chunks_exact(2) {
+        ctx.server.keyspace.write(ctx.client.db, &pair[0], ctx.now, |slot| {
+            slot.set(Value::string(&pair[1]), Ttl::Clear)
+        });
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() % 2 == 0 {
+        return Err(CmdError::wrong_args("msetnx"));
+    }
+    let ks = &ctx.server.keyspace;
+    let any_exists = args[1..]
+        .chunks_exact(2)
+        .any(|pair| ks.write(ctx.client.db, &pair[0], ctx.now, |slot| slot.exists()));
+    if any_exists {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    for pair in args[1..].chunks_exact(2) {
+        ks.write(ctx.client.db, &pair[0], ctx.now, |slot| {
+            slot.set(Value::string(&pair[1]), Ttl::Clear)
+        });
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
+pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let current = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        slot.get().map(|e| string_of(e).map(|s| s.len())).transpose()
+    })?;
+    check_size(ctx, (current.unwrap_or(0) + args[2].len()) as u64)?;
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        let Some(entry) = slot.get() else {
+            slot.set(Value::string(&args[2]), Ttl::Clear);
+            out.int(args[2].len() as i64);
+            return Ok(());
+        };
+        string_of(entry)?;
+        let entry = slot.get_mut().expect("exists");
+        entry.set_raw_hint();
+        let buf = entry.string_buf().ok_or(CmdError::WRONGTYPE)?;
+        buf.extend_from_slice(&args[2]);
+        out.int(buf.len() as i64);
+        Ok(())
+    })
+}
+
+pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
+        out.int(match e {
+            Some(e) => string_of(e)?.len() as i64,
+            None => 0,
+        });
+        Ok(())
+    })
+}
+
+pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut start = parse_i64(&args[2])?;
+    let mut end = parse_i64(&args[3])?;
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
+        let s = match e {
+            Some(e) => string_of(e)?,
+            None => &[][..],
+        };
+        let len = s.len() as i64;
+        if start < 0 && end < 0 && start > end {
+            out.bulk(b"");
+            return Ok(());
+        }
+        if start < 0 {
+            start += len;
+        }
+        if end < 0 {
+            end += len;
+        }
+        start = start.max(0);
+        end = end.max(0);
+        if end >= len {
+            end = len - 1;
+        }
+        if start > end || len == 0 {
+            out.bulk(b"");
+        } else {
+            out.bulk(&s[start as usize..=end as usize]);
+        }
+        Ok(())
+    })
+}
+
+pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let offset = parse_i64(&args[2])?;
+    if offset < 0 {
+        return Err(CmdError::msg("ERR offset is out of range"));
+    }
+    let value = &args[3];
+    let offset = offset as usize;
+    let out = &mut *ctx.out;
+    let needed = (offset as u64).saturating_add(value.len() as u64);
+    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        let current = match slot.get() {
+            Some(e) => Some(string_of(e)?.len()),
+            None => None,
+        };
+        if value.is_empty() {
+            out.int(current.unwrap_or(0) as i64);
+            return Ok(());
+        }
+        check_size_raw(needed)?;
+        let write = |buf: &mut Vec<u8>| {
+            if buf.len() < offset + value.len() {
+                buf.resize(offset + value.len(), 0);
+            }
+            buf[offset..offset + value.len()].copy_from_slice(value);
+            buf.len()
+        };
+        let len = match current {
+            None => {
+                let mut buf = Vec::new();
+                let len = write(&mut buf);
+                slot.set(Value::StrBuf(buf), Ttl::Clear);
+                len
+            }
+            Some(_) => {
+                let entry = slot.get_mut().expect("exists");
+                entry.set_raw_hint();
+                write(entry.string_buf().ok_or(CmdError::WRONGTYPE)?)
+            }
+        };
+        if let Some(e) = slot.get_mut() {
+            e.set_raw_hint();
+        }
+        out.int(len as i64);
+        Ok(())
+    })
+}
+
+fn check_size_raw(len: u64) -> CmdResult {
+    // SETRANGE's bound is Redis's fixed 512MB, independent of proto-max-bulk-len.
+    if len > 512 * 1024 * 1024 {
+        return Err(CmdError::TOO_BIG);
+    }
+    Ok(())
+}
+
+fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
+        let current = match slot.get() {
+            Some(e) => {
+                let s = string_of(e)?;
+                if s.len() > 20 {
+                    return Err(CmdError::NOT_INT);
+                }
+                parse_i64(s)?
+            }
+            None => 0,
+        };
+        let new = current.checked_add(delta).ok_or(CmdError::OVERFLOW)?;
+        let mut buf = itoa::Buffer::new();
+        slot.set(Value::string(buf.format(new).as_bytes()), Ttl::Keep);
+        out.int(new);
+        Ok(())
+    })
+}
+
+pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], 1)
+}
+
+pub fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], -1)
+}
+
+pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let delta = parse_i64(&args[2])?;
+    incr_by(ctx, &args[1], delta)
+}
+
+pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let delta = parse_i64(&args[2])?;
+    if delta == i64::MIN {
+        return Err(CmdError::msg("ERR decrement would overflow"));
+    }
+    incr_by(ctx, &args[1], -delta)
+}
+
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let delta = parse_f64(&args[2])?;
+    let out = &mut *ctx.out;
+    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+        let current = match slot.get() {
+            Some(e) => parse_f64(string_of(e)?)?,
+            None => 0.0,
+        };
+        if current.is_infinite() {
+            return Err(CmdError::NOT_FLOAT);
+        }
+        let new = current + delta;
+        if new.is_nan() || new.is_infinite() {
+            return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
+        }
+        let text = format_human(new);
+        slot.set(Value::string(text.as_bytes()), Ttl::Keep);
+        out.bulk(text.as_bytes());
+        Ok(())
+    })
+}
+
+/// Redis's LD_STR_HUMAN: fixed-point, no exponent, no trailing zeros. Rust's shortest
+/// round-trip form gives the same text for the values people use.
+fn format_human(v: f64) -> String {
+    let s = format!("{v}");
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
+}

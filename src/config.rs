@@ -1,0 +1,485 @@
+//! Configuration: a redis.conf-style file, then `--directive value` overrides, as redis-server
+//! takes them. Every Redis 7 parameter name is known (defaults captured from redis-server 7.0.15,
+//! see tools/capture-redis-spec.py) so CONFIG GET/SET work for tools that tune Redis; the ones
+//! respite acts on are validated and mirrored into typed fields the server reads without locks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+
+use parking_lot::RwLock;
+
+use crate::glob::glob_match;
+
+const REDIS_DEFAULTS: &[u8] = include_bytes!("config-defaults.resp2");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EvictionPolicy {
+    NoEviction,
+    AllKeysLru,
+    VolatileLru,
+    AllKeysLfu,
+    VolatileLfu,
+    AllKeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub const ALL: [EvictionPolicy; 8] = [
+        EvictionPolicy::NoEviction,
+        EvictionPolicy::AllKeysLru,
+        EvictionPolicy::VolatileLru,
+        EvictionPolicy::AllKeysLfu,
+        EvictionPolicy::VolatileLfu,
+        EvictionPolicy::AllKeysRandom,
+        EvictionPolicy::VolatileRandom,
+        EvictionPolicy::VolatileTtl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+}
+
+/// What went wrong reading a directive; `Display` gives the reason Redis would print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+fn bad(reason: impl Into<String>) -> ConfigError {
+    ConfigError { reason: reason.into() }
+}
+
+/// A config file error with its place, printed like redis-server's FATAL CONFIG FILE ERROR.
+#[derive(Debug)]
+pub struct LoadError {
+    pub source: String,
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "*** FATAL CONFIG FILE ERROR (respite {}) ***\nReading the configuration file {}, at line {}\n>>> '{}'\n{}",
+            env!("CARGO_PKG_VERSION"),
+            self.source,
+            self.line,
+            self.text,
+            self.reason
+        )
+    }
+}
+
+/// Parameters fixed at start (Redis's IMMUTABLE_CONFIG ones that respite acts on).
+const IMMUTABLE: &[&str] = &[
+    "databases",
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "unixsocket",
+    "logfile",
+    "cluster-enabled",
+];
+
+pub struct Config {
+    /// Every parameter as CONFIG GET shows it.
+    params: RwLock<BTreeMap<String, String>>,
+    pub maxmemory: AtomicU64,
+    policy: AtomicU8,
+    pub maxmemory_samples: AtomicU32,
+    pub timeout_secs: AtomicU64,
+    pub maxclients: AtomicU64,
+    pub hz: AtomicU32,
+    pub proto_max_bulk_len: AtomicU64,
+    pub protected_mode: AtomicBool,
+    requirepass: RwLock<Option<Vec<u8>>>,
+    pub databases: usize,
+    /// The config file read at start, if any (INFO's config_file).
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut params = redis_defaults();
+        // The captured server ran with test settings; put Redis's shipped defaults back.
+        for (k, v) in [
+            ("port", "6379"),
+            ("save", "3600 1 300 100 60 10000"),
+            ("appendonly", "no"),
+            ("daemonize", "no"),
+            ("enable-debug-command", "no"),
+            ("pidfile", ""),
+            ("dir", "."),
+            ("bind", "* -::*"),
+        ] {
+            params.insert(k.to_string(), v.to_string());
+        }
+        if let Ok(dir) = std::env::current_dir() {
+            params.insert("dir".into(), dir.display().to_string());
+        }
+        let cfg = Config {
+            params: RwLock::new(BTreeMap::new()),
+            maxmemory: AtomicU64::new(0),
+            policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
+            maxmemory_samples: AtomicU32::new(5),
+            timeout_secs: AtomicU64::new(0),
+            maxclients: AtomicU64::new(10000),
+            hz: AtomicU32::new(10),
+            proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
+            protected_mode: AtomicBool::new(true),
+            requirepass: RwLock::new(None),
+            databases: 16,
+            file: None,
+        };
+        for (k, v) in &params {
+            // Defaults are valid by construction.
+            let _ = cfg.apply(k, v);
+        }
+        *cfg.params.write() = params;
+        cfg
+    }
+}
+
+fn redis_defaults() -> BTreeMap<String, String> {
+    let mut decoder = crate::protocol::Decoder::default();
+    let mut buf = bytes::BytesMut::from(REDIS_DEFAULTS);
+    let mut args = Vec::new();
+    let mut map = BTreeMap::new();
+    if let Ok(true) = decoder.decode(&mut buf, &mut args) {
+        for pair in args.chunks_exact(2) {
+            map.insert(
+                String::from_utf8_lossy(&pair[0]).into_owned(),
+                String::from_utf8_lossy(&pair[1]).into_owned(),
+            );
+        }
+    }
+    map
+}
+
+/// Redis's memtoll: "1k" is 1000, "1kb" is 1024, likewise m/mb and g/gb; case does not matter.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|n| (n.to_string(), *mul)))
+    .unwrap_or((lower.clone(), 1));
+    let n: i64 = num.parse().ok()?;
+    if n < 0 {
+        return None;
+    }
+    (n as u64).checked_mul(mul)
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// Reads `file` (if any), then the command-line directives, as redis-server does.
+    pub fn load(file: Option<&Path>, overrides: &[Vec<String>]) -> Result<Config, LoadError> {
+        let cfg = Config::default();
+        let mut databases = None;
+        let mut lines: Vec<(String, usize, Vec<String>, String)> = Vec::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+                source: path.display().to_string(),
+                line: 0,
+                text: String::new(),
+                reason: format!("Fatal error, can't open config file '{}': {e}", path.display()),
+            })?;
+            for (i, raw) in text.lines().enumerate() {
+                let trimmed = raw.trim();
+                if trimmed.is_empty() || trimmed.starts_with('#') {
+                    continue;
+                }
+                let words = crate::protocol::decode::split_args(trimmed.as_bytes())
+                    .map(|w| w.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect())
+                    .unwrap_or_default();
+                lines.push((path.display().to_string(), i + 1, words, trimmed.to_string()));
+            }
+        }
+        for (i, words) in overrides.iter().enumerate() {
+            lines.push(("(command line)".into(), i + 1, words.clone(), words.join(" ")));
+        }
+        for (source, line, words, text) in lines {
+            let fail = |reason: String| LoadError {
+                source: source.clone(),
+                line,
+                text: text.clone(),
+                reason,
+            };
+            let Some((name, args)) = words.split_first() else {
+                return Err(fail("Unbalanced quotes in configuration line".into()));
+            };
+            let name = name.to_ascii_lowercase();
+            if name == "include" || name == "rename-command" || name == "user" || name == "loadmodule" {
+                return Err(fail(format!("'{name}' is not supported by respite")));
+            }
+            let value = if name == "save" && args.len() > 1 {
+                args.join(" ")
+            } else {
+                args.join(" ")
+            };
+            if !cfg.params.read().contains_key(&name) {
+                return Err(fail("Bad directive or wrong number of arguments".into()));
+            }
+            if args.is_empty() && name != "save" && name != "requirepass" {
+                return Err(fail("Bad directive or wrong number of arguments".into()));
+            }
+            if name == "databases" {
+                match value.parse::<usize>() {
+                    Ok(n) if (1..=i32::MAX as usize).contains(&n) => databases = Some(n),
+                    _ => return Err(fail("Invalid number of databases".into())),
+                }
+            }
+            cfg.set_one(&name, &value, true).map_err(|e| fail(e.reason))?;
+        }
+        let mut cfg = cfg;
+        if let Some(n) = databases {
+            cfg.databases = n;
+        }
+        cfg.file = file.map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.to_path_buf()));
+        Ok(cfg)
+    }
+
+    /// CONFIG GET: every (name, value) whose name matches one of the glob patterns.
+    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        let params = self.params.read();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for pattern in patterns {
+            let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+            if !has_glob {
+                let name = String::from_utf8_lossy(pattern).to_ascii_lowercase();
+                if let Some(v) = params.get(&name) {
+                    if !out.iter().any(|(k, _)| *k == name) {
+                        out.push((name, v.clone()));
+                    }
+                }
+                continue;
+            }
+            for (k, v) in params.iter() {
+                if glob_match(pattern, k.as_bytes(), true) && !out.iter().any(|(n, _)| n == k) {
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.params.read().get(name).cloned()
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.params.read().contains_key(name)
+    }
+
+    /// CONFIG SET of several pairs: all are validated before any is applied.
+    pub fn set_many(&self, pairs: &[(String, String)]) -> Result<(), (String, ConfigError)> {
+        for (name, value) in pairs {
+            if IMMUTABLE.contains(&name.as_str()) {
+                return Err((name.clone(), bad("can't set immutable config")));
+            }
+            self.validate(name, value).map_err(|e| (name.clone(), e))?;
+        }
+        for (name, value) in pairs {
+            self.set_one(name, value, false).map_err(|e| (name.clone(), e))?;
+        }
+        Ok(())
+    }
+
+    fn set_one(&self, name: &str, value: &str, _at_start: bool) -> Result<(), ConfigError> {
+        self.validate(name, value)?;
+        let stored = self.apply(name, value)?;
+        self.params.write().insert(name.to_string(), stored);
+        Ok(())
+    }
+
+    /// Checks a value against the parameter's type (inferred from Redis's default for the ones
+    /// respite does not act on).
+    fn validate(&self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let current = self.params.read().get(name).cloned();
+        let Some(current) = current else {
+            return Err(bad("Unknown option"));
+        };
+        match name {
+            "maxmemory-policy" => EvictionPolicy::parse(value).map(|_| ()).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction")),
+            "loglevel" => ["debug", "verbose", "notice", "warning", "nothing"].contains(&value).then_some(()).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
+            "port" => match value.parse::<u32>() {
+                Ok(p) if p <= 65535 => Ok(()),
+                _ => Err(bad("argument must be between 0 and 65535 inclusive")),
+            },
+            "maxmemory-samples" => match value.parse::<i64>() {
+                Ok(n) if (1..=64).contains(&n) => Ok(()),
+                _ => Err(bad("argument must be between 1 and 64 inclusive")),
+            },
+            "hz" | "timeout" | "maxclients" | "databases" => match value.parse::<i64>() {
+                Ok(n) if n >= 0 => Ok(()),
+                Ok(_) => Err(bad("argument must be between 0 and 2147483647 inclusive")),
+                Err(_) => Err(bad("argument couldn't be parsed into an integer")),
+            },
+            _ if current == "yes" || current == "no" => parse_bool(value).map(|_| ()).ok_or_else(|| bad("argument must be 'yes' or 'no'")),
+            _ if !current.is_empty() && current.parse::<i64>().is_ok() && !value.starts_with('-') => {
+                parse_memory(value).map(|_| ()).ok_or_else(|| bad("argument couldn't be parsed into an integer"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Mirrors a parameter into the typed fields; returns the value as CONFIG GET shows it.
+    fn apply(&self, name: &str, value: &str) -> Result<String, ConfigError> {
+        let current = self.params.read().get(name).cloned().unwrap_or_default();
+        let is_number = !current.is_empty() && current.parse::<i64>().is_ok();
+        let stored = if is_number {
+            parse_memory(value).map(|n| n.to_string()).unwrap_or_else(|| value.to_string())
+        } else {
+            value.to_string()
+        };
+        let num = || stored.parse::<u64>().unwrap_or(0);
+        match name {
+            "maxmemory" => self.maxmemory.store(num(), Relaxed),
+            "maxmemory-policy" => {
+                let p = EvictionPolicy::parse(value).ok_or_else(|| bad("bad policy"))?;
+                self.policy.store(p as u8, Relaxed);
+                return Ok(p.name().to_string());
+            }
+            "maxmemory-samples" => self.maxmemory_samples.store(num() as u32, Relaxed),
+            "timeout" => self.timeout_secs.store(num(), Relaxed),
+            "maxclients" => self.maxclients.store(num(), Relaxed),
+            "hz" => self.hz.store((num() as u32).clamp(1, 500), Relaxed),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
+            "protected-mode" => self.protected_mode.store(parse_bool(value).unwrap_or(true), Relaxed),
+            "requirepass" => *self.requirepass.write() = if value.is_empty() { None } else { Some(value.as_bytes().to_vec()) },
+            _ => {}
+        }
+        if current == "yes" || current == "no" {
+            return Ok(value.to_ascii_lowercase());
+        }
+        Ok(stored)
+    }
+
+    pub fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::ALL[self.policy.load(Relaxed) as usize]
+    }
+
+    pub fn requirepass(&self) -> Option<Vec<u8>> {
+        self.requirepass.read().clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.get("port").and_then(|p| p.parse().ok()).unwrap_or(6379)
+    }
+
+    /// `bind` addresses; a leading '-' marks one that may be unavailable.
+    pub fn bind(&self) -> Vec<String> {
+        self.get("bind")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units_as_redis() {
+        assert_eq!(parse_memory("64mb"), Some(64 << 20));
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("1g"), Some(1_000_000_000));
+        assert_eq!(parse_memory("100000"), Some(100_000));
+        assert_eq!(parse_memory("2KB"), Some(2048));
+        assert_eq!(parse_memory("abc"), None);
+        assert_eq!(parse_memory("-1"), None);
+    }
+
+    #[test]
+    fn defaults_know_redis_parameters() {
+        let c = Config::default();
+        assert_eq!(c.get("maxmemory-policy").as_deref(), Some("noeviction"));
+        assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("512"));
+        assert_eq!(c.get("port").as_deref(), Some("6379"));
+        assert!(c.get_matching(&[b"max*"]).len() >= 4);
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = std::env::temp_dir().join(format!("respite-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("a.conf");
+        std::fs::write(
+            &f,
+            "# comment\nport 7000\nmaxmemory 64mb\nmaxmemory-policy allkeys-lru\nsave \"\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), &[vec!["port".into(), "7001".into()]]).unwrap();
+        assert_eq!(c.port(), 7001);
+        assert_eq!(c.maxmemory.load(Relaxed), 64 << 20);
+        assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
+        assert_eq!(c.get("save").as_deref(), Some(""));
+        std::fs::write(&f, "port 7000\nbogus-directive 1\n").unwrap();
+        let err = Config::load(Some(&f), &[]).err().expect("a bad directive is an error");
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().contains("a.conf"));
+        assert!(err.to_string().contains("Bad directive"));
+        std::fs::write(&f, "maxmemory-policy sometimes\n").unwrap();
+        assert!(Config::load(Some(&f), &[]).is_err());
+    }
+
+    #[test]
+    fn config_set_validates_before_applying() {
+        let c = Config::default();
+        assert!(c
+            .set_many(&[("maxmemory".into(), "10mb".into()), ("appendonly".into(), "maybe".into())])
+            .is_err());
+        assert_eq!(c.maxmemory.load(Relaxed), 0);
+        c.set_many(&[
+            ("maxmemory".into(), "10mb".into()),
+            ("hash-max-listpack-entries".into(), "256".into()),
+        ])
+        .unwrap();
+        assert_eq!(c.get("maxmemory").as_deref(), Some("10485760"));
+        assert_eq!(c.get("hash-max-listpack-entries").as_deref(), Some("256"));
+        assert!(c.set_many(&[("databases".into(), "4".into())]).is_err());
+    }
+}

@@ -1,0 +1,422 @@
+//! The data: databases of sharded hash tables, and the one door every command goes through to
+//! reach a key. Lazy expiry, LRU/LFU touch, hit/miss counting and WATCH signalling happen here and
+//! nowhere else; commands never see an expired key.
+
+pub mod dict;
+pub mod expire;
+pub mod memory;
+mod value;
+mod watch;
+
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::stats::Counter;
+use dict::{Dict, Hasher, Node};
+pub use value::{Entry, Value};
+pub use watch::WatchFlag;
+
+/// Shards per database: enough to keep the two worker threads off each other's locks, few enough
+/// that whole-database operations (DBSIZE, FLUSHDB) stay cheap.
+pub const SHARD_BITS: u32 = 5;
+pub const SHARDS: usize = 1 << SHARD_BITS;
+
+pub struct Shard {
+    pub(crate) main: Dict<Entry>,
+    /// Keys that carry a TTL, so active expiry samples only those.
+    pub(crate) expires: Dict<()>,
+}
+
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+#[derive(Default)]
+pub struct KeyspaceStats {
+    pub hits: Counter,
+    pub misses: Counter,
+    pub expired: Counter,
+    pub evicted: Counter,
+}
+
+/// Wall clock in milliseconds, with an offset a test can move (DEBUG-style time control).
+#[derive(Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        real + self.offset_ms.load(Relaxed)
+    }
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Relaxed);
+    }
+}
+
+/// How a read lookup treats the key (Redis's LOOKUP_* flags).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// GET and friends: touch LRU, count a hit or a miss.
+    Read,
+    /// TTL, TYPE, EXISTS, OBJECT: count, but do not touch the access time.
+    NoTouch,
+    /// Internal peeks (MEMORY USAGE, SCAN TYPE): neither.
+    Peek,
+}
+
+pub struct Keyspace {
+    dbs: Box<[Db]>,
+    hasher: Hasher,
+    /// Held shared while commands run, exclusively by the few that span shards or databases
+    /// (MSET, RENAME, EXEC, FLUSHALL, SWAPDB ...), which makes those atomic as in Redis.
+    pub world: RwLock<()>,
+    pub stats: KeyspaceStats,
+    pub clock: Clock,
+    watches: watch::Watches,
+    started: std::time::Instant,
+}
+
+/// When a write sets a value, what happens to the key's TTL.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Ttl {
+    /// Drop any TTL (plain SET).
+    Clear,
+    /// Keep the current TTL (KEEPTTL, SETRANGE, INCR ...).
+    Keep,
+    /// Expire at this unix time in milliseconds.
+    At(i64),
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        let hasher = Hasher::with_seed(fastrand::u64(..));
+        let dbs = (0..databases.max(1))
+            .map(|_| Db {
+                shards: (0..SHARDS)
+                    .map(|_| {
+                        Mutex::new(Shard {
+                            main: Dict::new(hasher),
+                            expires: Dict::new(hasher),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        Keyspace {
+            dbs,
+            hasher,
+            world: RwLock::new(()),
+            stats: KeyspaceStats::default(),
+            clock: Clock::default(),
+            watches: watch::Watches::default(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// The LRU clock: milliseconds since start, wrapping (idle times are differences).
+    pub fn lru_clock(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+
+    #[inline]
+    fn locate(&self, db: usize, key: &[u8]) -> (&Mutex<Shard>, u64) {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        (&self.dbs[db].shards[(hash >> (64 - SHARD_BITS)) as usize], hash)
+    }
+
+    /// The read door.
+    pub fn read<R>(&self, db: usize, key: &[u8], now: i64, how: Lookup, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let (shard, hash) = self.locate(db, key);
+        let mut shard = shard.lock();
+        self.expire_if_needed(db, &mut shard, hash, key, now);
+        let lru = self.lru_clock();
+        let found = shard.main.get_mut(hash, key).map(|n| &mut n.value);
+        if how != Lookup::Peek {
+            match found {
+                Some(_) => self.stats.hits.incr(),
+                None => self.stats.misses.incr(),
+            }
+        }
+        match found {
+            Some(entry) => {
+                if how == Lookup::Read {
+                    entry.touch(lru);
+                }
+                f(Some(entry))
+            }
+            None => f(None),
+        }
+    }
+
+    /// The write door: an expired key is gone before the command sees the slot.
+    pub fn write<R>(&self, db: usize, key: &[u8], now: i64, f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
+        let (shard, hash) = self.locate(db, key);
+        let mut shard = shard.lock();
+        self.expire_if_needed(db, &mut shard, hash, key, now);
+        let mut slot = Slot {
+            shard: &mut shard,
+            hash,
+            key,
+            db,
+            ks: self,
+        };
+        f(&mut slot)
+    }
+
+    fn expire_if_needed(&self, db: usize, shard: &mut Shard, hash: u64, key: &[u8], now: i64) {
+        let expired = match shard.main.get(hash, key) {
+            Some(n) => n.value.is_expired(now),
+            None => false,
+        };
+        if expired {
+            shard.main.remove(hash, key);
+            shard.expires.remove(hash, key);
+            self.stats.expired.incr();
+            self.signal_modified(db, key);
+        }
+    }
+
+    /// Keys in a database, counting keys whose TTL passed but which are not yet reclaimed (as
+    /// Redis's DBSIZE does).
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs[db].shards.iter().map(|s| s.lock().main.len()).sum()
+    }
+
+    pub fn expires_count(&self, db: usize) -> usize {
+        self.dbs[db].shards.iter().map(|s| s.lock().expires.len()).sum()
+    }
+
+    /// Average remaining TTL in ms over a sample, for INFO keyspace's avg_ttl.
+    pub fn avg_ttl(&self, db: usize, now: i64) -> i64 {
+        let (mut sum, mut n) = (0i64, 0i64);
+        for shard in self.dbs[db].shards.iter() {
+            let shard = shard.lock();
+            for node in shard.expires.iter().take(16) {
+                if let Some(e) = shard.main.get(shard.main.hash(&node.key), &node.key) {
+                    sum += (e.value.expire_at() - now).max(0);
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 {
+            0
+        } else {
+            sum / n
+        }
+    }
+
+    pub fn flush_db(&self, db: usize) {
+        for shard in self.dbs[db].shards.iter() {
+            let mut shard = shard.lock();
+            shard.main.clear();
+            shard.expires.clear();
+        }
+        self.watches.signal_db(db);
+    }
+
+    pub fn flush_all(&self) {
+        for db in 0..self.dbs.len() {
+            self.flush_db(db);
+        }
+    }
+
+    pub fn swap_db(&self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        for (sa, sb) in self.dbs[a].shards.iter().zip(self.dbs[b].shards.iter()) {
+            let (mut ga, mut gb) = (sa.lock(), sb.lock());
+            std::mem::swap(&mut *ga, &mut *gb);
+        }
+        self.watches.signal_db(a);
+        self.watches.signal_db(b);
+    }
+
+    /// One SCAN call over a database. The cursor is the shard's reverse-binary bucket cursor
+    /// shifted left by SHARD_BITS, with the shard number in the low bits; shards are walked in
+    /// order, so a key present throughout is returned at least once.
+    pub fn scan(&self, db: usize, cursor: u64, count: usize, now: i64, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+        let mut shard_idx = (cursor & (SHARDS as u64 - 1)) as usize;
+        let mut inner = cursor >> SHARD_BITS;
+        let mut emitted = 0;
+        let mut steps = 0;
+        let max_steps = count.saturating_mul(10).max(10);
+        loop {
+            let shard = self.dbs[db].shards[shard_idx].lock();
+            while emitted < count && steps < max_steps {
+                inner = shard.main.scan_step(inner, |node| {
+                    if !node.value.is_expired(now) {
+                        emitted += 1;
+                        f(&node.key, &node.value);
+                    }
+                });
+                steps += 1;
+                if inner == 0 {
+                    break;
+                }
+            }
+            drop(shard);
+            if inner == 0 {
+                shard_idx += 1;
+                if shard_idx == SHARDS {
+                    return 0;
+                }
+            }
+            if emitted >= count || steps >= max_steps {
+                return (inner << SHARD_BITS) | shard_idx as u64;
+            }
+        }
+    }
+
+    /// Every live key of a database (KEYS), shard by shard.
+    pub fn for_each_key(&self, db: usize, now: i64, mut f: impl FnMut(&[u8], &Entry)) {
+        for shard in self.dbs[db].shards.iter() {
+            let shard = shard.lock();
+            for node in shard.main.iter() {
+                if !node.value.is_expired(now) {
+                    f(&node.key, &node.value);
+                }
+            }
+        }
+    }
+
+    /// A random live key (RANDOMKEY): random shard weighted by size, then a fair random node.
+    pub fn random_key(&self, db: usize, now: i64) -> Option<Box<[u8]>> {
+        let mut rng = fastrand::Rng::new();
+        for _ in 0..100 {
+            let sizes: Vec<usize> = self.dbs[db].shards.iter().map(|s| s.lock().main.len()).collect();
+            let total: usize = sizes.iter().sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = rng.usize(..total);
+            let mut idx = 0;
+            while pick >= sizes[idx] {
+                pick -= sizes[idx];
+                idx += 1;
+            }
+            let shard = self.dbs[db].shards[idx].lock();
+            if let Some(node) = shard.main.random(&mut rng) {
+                if !node.value.is_expired(now) {
+                    return Some(node.key.clone());
+                }
+            }
+        }
+        None
+    }
+
+    pub(crate) fn shards(&self, db: usize) -> &[Mutex<Shard>] {
+        &self.dbs[db].shards
+    }
+
+    pub fn watch(&self, db: usize, key: &[u8], flag: &WatchFlag) {
+        self.watches.watch(db, key, flag);
+    }
+
+    pub fn unwatch(&self, db: usize, key: &[u8], flag: &WatchFlag) {
+        self.watches.unwatch(db, key, flag);
+    }
+
+    #[inline]
+    pub fn signal_modified(&self, db: usize, key: &[u8]) {
+        self.watches.signal(db, key);
+    }
+}
+
+/// A key's place in its shard, locked, for a write command.
+pub struct Slot<'a> {
+    shard: &'a mut Shard,
+    hash: u64,
+    key: &'a [u8],
+    db: usize,
+    ks: &'a Keyspace,
+}
+
+impl Slot<'_> {
+    pub fn get(&self) -> Option<&Entry> {
+        self.shard.main.get(self.hash, self.key).map(|n| &n.value)
+    }
+
+    /// The entry, to change in place: this counts as a modification (WATCH).
+    pub fn get_mut(&mut self) -> Option<&mut Entry> {
+        let node = self.shard.main.get_mut(self.hash, self.key)?;
+        self.ks.watches.signal(self.db, self.key);
+        Some(&mut node.value)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.get().is_some()
+    }
+
+    /// Stores `value` under the key, handling the TTL as asked.
+    pub fn set(&mut self, value: Value, ttl: Ttl) {
+        let lru = self.ks.lru_clock();
+        let shard = &mut *self.shard;
+        let old_expire = match shard.main.get_mut(self.hash, self.key) {
+            Some(node) => {
+                let old_expire = node.value.expire_at();
+                node.value.value = value;
+                node.value.clear_encoding_hint();
+                node.value.touch(lru);
+                old_expire
+            }
+            None => {
+                shard.main.insert_new(self.hash, self.key.into(), Entry::new(value, lru));
+                0
+            }
+        };
+        let new_expire = match ttl {
+            Ttl::Clear => 0,
+            Ttl::Keep => old_expire,
+            Ttl::At(at) => at,
+        };
+        self.apply_expire(old_expire, new_expire);
+        self.ks.watches.signal(self.db, self.key);
+    }
+
+    fn apply_expire(&mut self, old: i64, new: i64) {
+        let shard = &mut *self.shard;
+        if let Some(node) = shard.main.get_mut(self.hash, self.key) {
+            node.value.set_expire_at(new);
+        }
+        match (old != 0, new != 0) {
+            (false, true) => {
+                shard.expires.insert_new(self.hash, self.key.into(), ());
+            }
+            (true, false) => {
+                shard.expires.remove(self.hash, self.key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets or clears the TTL of an existing key. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, at: Option<i64>) -> bool {
+        let Some(old) = self.get().map(|e| e.expire_at()) else {
+            return false;
+        };
+        self.apply_expire(old, at.unwrap_or(0));
+        self.ks.watches.signal(self.db, self.key);
+        true
+    }
+
+    pub fn remove(&mut self) -> Option<Entry> {
+        let node: Box<Node<Entry>> = self.shard.main.remove(self.hash, self.key)?;
+        if node.value.expire_at() != 0 {
+            self.shard.expires.remove(self.hash, self.key);
+        }
+        self.ks.watches.signal(self.db, self.key);
+        Some(node.value)
+    }
+}

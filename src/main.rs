@@ -1,0 +1,122 @@
+//! respite-server: started like redis-server, `respite-server [CONFIG_FILE] [--directive value ...]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing::{error, info};
+
+#[derive(Parser)]
+#[command(name = "respite-server", version, about = "A Redis-compatible caching server")]
+struct Args {
+    /// [CONFIG_FILE] then directives that override it, as for redis-server:
+    /// `server.conf --port 7000 --save ""`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CONFIG_FILE] [--directive value"
+    )]
+    args: Vec<String>,
+}
+
+/// Turns `--port 7000 --save ""` into directive lines, as redis-server does.
+fn directives(words: &[String]) -> Result<Vec<Vec<String>>, String> {
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for w in words {
+        if let Some(name) = w.strip_prefix("--") {
+            lines.push(vec![name.to_string()]);
+        } else if let Some(line) = lines.last_mut() {
+            line.push(w.clone());
+        } else {
+            return Err(format!("Invalid argument '{w}': directives start with --"));
+        }
+    }
+    Ok(lines)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse().args;
+    let (config_file, rest) = match args.first() {
+        Some(first) if !first.starts_with("--") => (Some(PathBuf::from(first)), &args[1..]),
+        _ => (None, &args[..]),
+    };
+    let overrides = match directives(rest) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = match respite::Config::load(config_file.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("\n{e}");
+            return ExitCode::from(1);
+        }
+    };
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(2))
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let listeners = match respite::server::bind(&config).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let port = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(0);
+        let server = respite::Server::new(config, port);
+        info!(
+            "respite {} (Redis {} compatible), pid={}, port={}",
+            env!("CARGO_PKG_VERSION"),
+            respite::REDIS_VERSION,
+            std::process::id(),
+            port
+        );
+        info!("Ready to accept connections tcp");
+        match respite::server::serve(server, listeners, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("{e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => info!("Received SIGTERM scheduling shutdown..."),
+        _ = int.recv() => info!("Received SIGINT scheduling shutdown..."),
+    }
+}
+
+fn init_logging(config: &respite::Config) {
+    let level = match config.get("loglevel").as_deref() {
+        Some("debug") => "debug",
+        Some("verbose") => "info",
+        Some("warning") => "warn",
+        Some("nothing") => "off",
+        _ => "info",
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .with_target(false);
+    match config.get("logfile").filter(|f| !f.is_empty()) {
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            Ok(file) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
+            Err(e) => {
+                eprintln!("Can't open the log file {path}: {e}");
+                builder.init()
+            }
+        },
+        None => builder.init(),
+    }
+}
