@@ -253,11 +253,7 @@ impl Config {
             if name == "include" || name == "rename-command" || name == "user" || name == "loadmodule" {
                 return Err(fail(format!("'{name}' is not supported by respite")));
             }
-            let value = if name == "save" && args.len() > 1 {
-                args.join(" ")
-            } else {
-                args.join(" ")
-            };
+            let value = args.join(" ");
             if !cfg.params.read().contains_key(&name) {
                 return Err(fail("Bad directive or wrong number of arguments".into()));
             }

@@ -70,6 +70,14 @@ fn main() -> ExitCode {
         };
         let port = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(0);
         let server = respite::Server::new(config, port);
+        // Handlers first: a tool that signals us right after "Ready" must get a clean shutdown.
+        let signals = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+        };
         info!(
             "respite {} (Redis {} compatible), pid={}, port={}",
             env!("CARGO_PKG_VERSION"),
@@ -78,7 +86,7 @@ fn main() -> ExitCode {
             port
         );
         info!("Ready to accept connections tcp");
-        match respite::server::serve(server, listeners, shutdown_signal()).await {
+        match respite::server::serve(server, listeners, signals).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 error!("{e}");
@@ -88,14 +96,17 @@ fn main() -> ExitCode {
     })
 }
 
-async fn shutdown_signal() {
+/// Installs SIGTERM/SIGINT handlers now and returns a future that resolves on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => info!("Received SIGTERM scheduling shutdown..."),
-        _ = int.recv() => info!("Received SIGINT scheduling shutdown..."),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("Received SIGTERM scheduling shutdown..."),
+            _ = int.recv() => info!("Received SIGINT scheduling shutdown..."),
+        }
+    })
 }
 
 fn init_logging(config: &respite::Config) {

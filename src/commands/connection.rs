@@ -354,7 +354,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
     let mut pairs = args[2..].chunks_exact(2);
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::SYNTAX);
     }
     for pair in pairs.by_ref() {

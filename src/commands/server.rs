@@ -36,7 +36,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     } else if eq_ic(sub, "set") {
         sub_arity(args, -4, "config|set")?;
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             return Err(CmdError::wrong_args("config|set"));
         }
         let mut pairs: Vec<(String, String)> = Vec::new();

@@ -74,10 +74,14 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if eq_ic(a, "keepttl") && !expire_given {
             ttl = Ttl::Keep;
             expire_given = true;
-        } else if (eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat")) && !expire_given && next.is_some() {
+        } else if let (true, false, Some(next)) = (
+            eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat"),
+            expire_given,
+            next,
+        ) {
             let unit_ms = eq_ic(a, "px") || eq_ic(a, "pxat");
             let absolute = eq_ic(a, "exat") || eq_ic(a, "pxat");
-            ttl = Ttl::At(expire_at(ctx.now, unit_ms, absolute, next.expect("checked"), "set")?);
+            ttl = Ttl::At(expire_at(ctx.now, unit_ms, absolute, next, "set")?);
             expire_given = true;
             i += 1;
         } else {
@@ -200,10 +204,14 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let next = args.get(i + 1);
         if eq_ic(a, "persist") && change.is_none() {
             change = Some(None);
-        } else if (eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat")) && change.is_none() && next.is_some() {
+        } else if let (true, true, Some(next)) = (
+            eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat"),
+            change.is_none(),
+            next,
+        ) {
             let unit_ms = eq_ic(a, "px") || eq_ic(a, "pxat");
             let absolute = eq_ic(a, "exat") || eq_ic(a, "pxat");
-            change = Some(Some(expire_at(ctx.now, unit_ms, absolute, next.expect("checked"), "getex")?));
+            change = Some(Some(expire_at(ctx.now, unit_ms, absolute, next, "getex")?));
             i += 1;
         } else {
             return Err(CmdError::SYNTAX);
@@ -246,7 +254,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_args("mset"));
     }
     for pair in args[1..].chunks_exact(2) {
@@ -259,7 +267,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_args("msetnx"));
     }
     let ks = &ctx.server.keyspace;

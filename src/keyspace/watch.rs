@@ -10,10 +10,13 @@ use parking_lot::Mutex;
 /// Set when a key a client watches is modified; EXEC aborts if it is set.
 pub type WatchFlag = Arc<AtomicBool>;
 
+/// Watchers of one key name: (database, flag) pairs.
+type Watchers = Vec<(usize, WatchFlag)>;
+
 #[derive(Default)]
 pub struct Watches {
     count: AtomicUsize,
-    map: Mutex<HashMap<Box<[u8]>, Vec<(usize, WatchFlag)>>>,
+    map: Mutex<HashMap<Box<[u8]>, Watchers>>,
 }
 
 impl Watches {

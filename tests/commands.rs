@@ -1,0 +1,437 @@
+//! Commands through a real client (redis-rs): strings, keys, expiry, transactions, SCAN, INFO.
+
+mod common;
+use common::*;
+use redis::AsyncCommands;
+use std::collections::HashSet;
+use std::time::Duration;
+
+#[tokio::test]
+async fn strings_round_trip_through_redis_rs() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let _: () = c.set("name", "respite").await.unwrap();
+    let v: String = c.get("name").await.unwrap();
+    assert_eq!(v, "respite");
+    let n: i64 = c.incr("counter", 5).await.unwrap();
+    assert_eq!(n, 5);
+    let n: usize = c.append("name", "!").await.unwrap();
+    assert_eq!(n, 8);
+    let vals: Vec<Option<String>> = c.mget(&["name", "nope"]).await.unwrap();
+    assert_eq!(vals, vec![Some("respite!".to_string()), None]);
+    let f: f64 = redis::cmd("INCRBYFLOAT").arg("f").arg("10.5").query_async(&mut c).await.unwrap();
+    assert_eq!(f, 10.5);
+    let old: Option<String> = redis::cmd("SET")
+        .arg("name")
+        .arg("new")
+        .arg("GET")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("respite!"));
+    let r: redis::RedisResult<i64> = c.incr("name", 1).await;
+    assert!(r.unwrap_err().to_string().contains("not an integer"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn ttls_expire_by_themselves_without_reads() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    for i in 0..300 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(100)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    let _: () = c.set("forever", "v").await.unwrap();
+    // Never read the keys; the active cycle alone must reclaim them.
+    let mut size = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        size = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+        if size == 1 {
+            break;
+        }
+    }
+    assert_eq!(size, 1);
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    assert!(info.contains("expired_keys:300\r\n"), "{info}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn expire_options_and_ttl_replies() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let _: () = c.set("k", "v").await.unwrap();
+    let ttl: i64 = c.ttl("k").await.unwrap();
+    assert_eq!(ttl, -1);
+    let ttl: i64 = c.ttl("missing").await.unwrap();
+    assert_eq!(ttl, -2);
+    let set: i64 = redis::cmd("EXPIRE").arg("k").arg(100).arg("XX").query_async(&mut c).await.unwrap();
+    assert_eq!(set, 0);
+    let set: i64 = redis::cmd("EXPIRE").arg("k").arg(100).arg("NX").query_async(&mut c).await.unwrap();
+    assert_eq!(set, 1);
+    let set: i64 = redis::cmd("EXPIRE").arg("k").arg(50).arg("GT").query_async(&mut c).await.unwrap();
+    assert_eq!(set, 0);
+    let set: i64 = redis::cmd("EXPIRE").arg("k").arg(50).arg("LT").query_async(&mut c).await.unwrap();
+    assert_eq!(set, 1);
+    let ttl: i64 = c.ttl("k").await.unwrap();
+    assert_eq!(ttl, 50);
+    let p: i64 = c.persist("k").await.unwrap();
+    assert_eq!(p, 1);
+    let gone: i64 = redis::cmd("EXPIRE").arg("k").arg(-1).query_async(&mut c).await.unwrap();
+    assert_eq!(gone, 1);
+    let exists: i64 = c.exists("k").await.unwrap();
+    assert_eq!(exists, 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn multi_exec_and_watch_across_clients() {
+    let h = start().await;
+    let mut a = Raw::connect(h.addr).await;
+    let mut b = client(h.addr).await;
+    a.roundtrip(&resp(&[b"WATCH", b"w"]), b"+OK\r\n").await;
+    a.roundtrip(&resp(&[b"MULTI"]), b"+OK\r\n").await;
+    a.roundtrip(&resp(&[b"SET", b"w", b"from-a"]), b"+QUEUED\r\n").await;
+    let _: () = b.set("w", "from-b").await.unwrap();
+    a.roundtrip(&resp(&[b"EXEC"]), b"*-1\r\n").await;
+    let v: String = b.get("w").await.unwrap();
+    assert_eq!(v, "from-b");
+    // Unwatched: the transaction runs, errors inside are per-command.
+    a.roundtrip(&resp(&[b"MULTI"]), b"+OK\r\n").await;
+    a.roundtrip(&resp(&[b"INCR", b"w"]), b"+QUEUED\r\n").await;
+    a.roundtrip(&resp(&[b"SET", b"x", b"1"]), b"+QUEUED\r\n").await;
+    a.roundtrip(&resp(&[b"EXEC"]), b"*2\r\n-ERR value is not an integer or out of range\r\n+OK\r\n")
+        .await;
+    // A queued-command error aborts the whole transaction.
+    a.roundtrip(&resp(&[b"MULTI"]), b"+OK\r\n").await;
+    a.roundtrip(&resp(&[b"GET"]), b"-ERR wrong number of arguments for 'get' command\r\n")
+        .await;
+    a.roundtrip(
+        &resp(&[b"EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    )
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn redis_rs_pipeline_atomic_and_transaction_helper() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let (a, b): (i64, i64) = redis::pipe().atomic().incr("p", 1).incr("p", 2).query_async(&mut c).await.unwrap();
+    assert_eq!((a, b), (1, 3));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn auth_is_required_when_requirepass_is_set() {
+    let h = start_with(&[("requirepass", "s3cret")]).await;
+    let mut c = Raw::connect(h.addr).await;
+    c.roundtrip(&resp(&[b"GET", b"k"]), b"-NOAUTH Authentication required.\r\n").await;
+    c.roundtrip(
+        &resp(&[b"AUTH", b"wrong"]),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    )
+    .await;
+    c.roundtrip(&resp(&[b"AUTH", b"default", b"s3cret"]), b"+OK\r\n").await;
+    c.roundtrip(&resp(&[b"GET", b"k"]), b"$-1\r\n").await;
+    let url = format!("redis://:s3cret@{}/", h.addr);
+    let mut rc = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut rc).await.unwrap();
+    assert_eq!(pong, "PONG");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn select_isolates_databases_and_swapdb_moves_them() {
+    let h = start().await;
+    let mut c = Raw::connect(h.addr).await;
+    c.roundtrip(&resp(&[b"SET", b"k", b"db0"]), b"+OK\r\n").await;
+    c.roundtrip(&resp(&[b"SELECT", b"1"]), b"+OK\r\n").await;
+    c.roundtrip(&resp(&[b"GET", b"k"]), b"$-1\r\n").await;
+    c.roundtrip(&resp(&[b"SWAPDB", b"0", b"1"]), b"+OK\r\n").await;
+    c.roundtrip(&resp(&[b"GET", b"k"]), b"$3\r\ndb0\r\n").await;
+    c.roundtrip(&resp(&[b"SELECT", b"16"]), b"-ERR DB index is out of range\r\n").await;
+    h.stop().await;
+}
+
+/// SCAN's guarantee: a key present for the whole iteration is returned at least once, while
+/// other clients insert and delete keys so the tables grow and shrink between calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_returns_every_stable_key_under_concurrent_churn() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let stable: Vec<String> = (0..2000).map(|i| format!("stable:{i}")).collect();
+    for chunk in stable.chunks(500) {
+        let pairs: Vec<(&str, &str)> = chunk.iter().map(|k| (k.as_str(), "v")).collect();
+        let _: () = c.mset(&pairs).await.unwrap();
+    }
+    let addr = h.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut c = client(addr).await;
+            let mut round = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && round < 200 {
+                let keys: Vec<String> = (0..500).map(|i| format!("churn:{round}:{i}")).collect();
+                let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
+                let _: () = c.mset(&pairs).await.unwrap();
+                let _: () = c.del(&keys).await.unwrap();
+                round += 1;
+            }
+            round
+        })
+    };
+    let mut seen = HashSet::new();
+    let mut cursor: u64 = 0;
+    let mut calls = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(20)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        seen.extend(keys);
+        calls += 1;
+        cursor = next;
+        if cursor == 0 || calls > 100_000 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = churn.await.unwrap();
+    assert_eq!(cursor, 0, "iteration ended at cursor 0");
+    assert!(rounds > 0, "churn ran during the scan");
+    let missing: Vec<&String> = stable.iter().filter(|k| !seen.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} stable keys missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn scan_match_count_type_and_keys_share_the_glob() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    for k in ["user:1", "user:2", "user:10", "session:1", "u[x]"] {
+        let _: () = c.set(k, 1).await.unwrap();
+    }
+    let mut keys: Vec<String> = c.keys("user:?").await.unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["user:1", "user:2"]);
+    let keys: Vec<String> = c.keys("u\\[x\\]").await.unwrap();
+    assert_eq!(keys, vec!["u[x]"]);
+    let mut all = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("user:*")
+            .arg("COUNT")
+            .arg(1)
+            .arg("TYPE")
+            .arg("string")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        all.extend(keys);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    all.sort();
+    assert_eq!(all, vec!["user:1", "user:10", "user:2"]);
+    let none: (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(0)
+        .arg("TYPE")
+        .arg("hash")
+        .arg("COUNT")
+        .arg(1000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(none.1.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn info_has_redis_format_and_counts_hits_and_misses() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let _: () = c.set("a", 1).await.unwrap();
+    let _: Option<String> = c.get("a").await.unwrap();
+    let _: Option<String> = c.get("a").await.unwrap();
+    let _: Option<String> = c.get("nope").await.unwrap();
+    let _: () = redis::cmd("EXPIRE").arg("a").arg(100).query_async(&mut c).await.unwrap();
+    let info: String = redis::cmd("INFO").query_async(&mut c).await.unwrap();
+    assert!(info.starts_with("# Server\r\nredis_version:7."), "{info}");
+    for field in [
+        "process_id:",
+        "tcp_port:",
+        "uptime_in_seconds:",
+        "connected_clients:1\r\n",
+        "used_memory:",
+        "used_memory_human:",
+        "used_memory_rss:",
+        "used_memory_peak:",
+        "maxmemory:0\r\n",
+        "maxmemory_human:0B\r\n",
+        "maxmemory_policy:noeviction\r\n",
+        "loading:0\r\n",
+        "total_connections_received:",
+        "total_commands_processed:",
+        "instantaneous_ops_per_sec:",
+        "keyspace_hits:2\r\n",
+        "keyspace_misses:1\r\n",
+        "expired_keys:0\r\n",
+        "evicted_keys:0\r\n",
+        "role:master\r\n",
+        "used_cpu_sys:",
+        "# Keyspace\r\ndb0:keys=1,expires=1,avg_ttl=",
+    ] {
+        assert!(info.contains(field), "missing {field:?} in INFO");
+    }
+    assert!(!info.contains("# Commandstats"), "commandstats is not a default section");
+    for line in info.split("\r\n").filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        assert!(line.contains(':'), "bad INFO line {line:?}");
+    }
+    let all: String = redis::cmd("INFO").arg("all").query_async(&mut c).await.unwrap();
+    assert!(all.contains("cmdstat_get:calls=3,usec="), "{all}");
+    assert!(all.contains("rejected_calls=0,failed_calls=0"));
+    let two: String = redis::cmd("INFO").arg("clients").arg("keyspace").query_async(&mut c).await.unwrap();
+    assert!(two.starts_with("# Clients\r\n") && two.contains("\r\n\r\n# Keyspace\r\n"));
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
+    let stats: String = redis::cmd("INFO").arg("stats").query_async(&mut c).await.unwrap();
+    assert!(stats.contains("keyspace_hits:0\r\n"), "{stats}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn config_get_set_know_redis_parameters() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("10mb")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query_async(&mut c).await.unwrap();
+    assert_eq!(v, vec!["maxmemory", "10485760"]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hash-max-listpack-entries")
+        .arg("64")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hash-max-listpack-entries")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(v, vec!["hash-max-listpack-entries", "64"]);
+    let all: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("*").query_async(&mut c).await.unwrap();
+    assert!(all.len() > 300 && all.len().is_multiple_of(2));
+    let err: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("no-such-thing")
+        .arg("1")
+        .query_async(&mut c)
+        .await;
+    assert!(err
+        .unwrap_err()
+        .to_string()
+        .contains("Unknown option or number of arguments for CONFIG SET - 'no-such-thing'"));
+    let err: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("sometimes")
+        .query_async(&mut c)
+        .await;
+    assert!(err.is_err());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_commands_name_list_and_kill() {
+    let h = start().await;
+    let mut a = Raw::connect(h.addr).await;
+    a.roundtrip(&resp(&[b"CLIENT", b"SETNAME", b"worker-a"]), b"+OK\r\n").await;
+    a.roundtrip(&resp(&[b"CLIENT", b"GETNAME"]), b"$8\r\nworker-a\r\n").await;
+    a.roundtrip(
+        &resp(&[b"CLIENT", b"SETNAME", b"has space"]),
+        b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+    )
+    .await;
+    let mut b = client(h.addr).await;
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut b).await.unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    let line = list.lines().find(|l| l.contains("name=worker-a")).expect("named client listed");
+    let id: u64 = line.split(' ').next().unwrap().trim_start_matches("id=").parse().unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(&mut b)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    assert!(a.is_closed().await);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn maxclients_refuses_with_redis_error() {
+    let h = start_with(&[("maxclients", "2")]).await;
+    let mut a = Raw::connect(h.addr).await;
+    a.roundtrip(b"PING\r\n", b"+PONG\r\n").await;
+    let mut b = Raw::connect(h.addr).await;
+    b.roundtrip(b"PING\r\n", b"+PONG\r\n").await;
+    let mut c = Raw::connect(h.addr).await;
+    assert_eq!(c.read_n(36).await, b"-ERR max number of clients reached\r\n");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn command_docs_and_info_come_from_the_table() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let count: i64 = redis::cmd("COMMAND").arg("COUNT").query_async(&mut c).await.unwrap();
+    let list: Vec<String> = redis::cmd("COMMAND").arg("LIST").query_async(&mut c).await.unwrap();
+    assert_eq!(count as usize, list.len());
+    assert!(list.contains(&"getex".to_string()));
+    let docs: redis::Value = redis::cmd("COMMAND").arg("DOCS").arg("set").query_async(&mut c).await.unwrap();
+    assert!(format!("{docs:?}").contains("Set the string value of a key"));
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+    h.stop().await;
+}
