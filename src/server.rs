@@ -41,7 +41,7 @@ impl Server {
         let run_id: String = (0..40).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
         let (shutdown, _) = watch::channel(false);
         let started_unix = keyspace.clock.now_ms() / 1000;
-        Arc::new(Server {
+        let server = Arc::new(Server {
             config,
             keyspace,
             stats: Stats::default(),
@@ -55,12 +55,29 @@ impl Server {
             active_expire: std::sync::atomic::AtomicBool::new(true),
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
-        })
+        });
+        server.apply_config();
+        server
     }
 
     /// Records `used` as a candidate peak and returns the peak so far.
     pub fn note_peak(&self, used: u64) -> u64 {
         self.peak_memory.fetch_max(used, std::sync::atomic::Ordering::Relaxed).max(used)
+    }
+
+    /// Mirrors the settings the keyspace reads on every access (policy kind, LFU knobs).
+    pub fn apply_config(&self) {
+        use crate::config::EvictionPolicy::*;
+        let t = &self.keyspace.tracking;
+        t.lfu.store(
+            matches!(self.config.policy(), AllKeysLfu | VolatileLfu),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let num = |name: &str, default: u32| self.config.get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        t.lfu_log_factor
+            .store(num("lfu-log-factor", 10), std::sync::atomic::Ordering::Relaxed);
+        t.lfu_decay_minutes
+            .store(num("lfu-decay-time", 1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Asks the server to stop: no new connections, in-flight replies finish.

@@ -337,14 +337,15 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Text(&'static str),
         Int(i64),
     }
-    let answer = ctx.server.keyspace.read(ctx.client.db, &args[2], ctx.now, Lookup::NoTouch, |e| {
+    let ks = &ctx.server.keyspace;
+    let answer = ks.read(ctx.client.db, &args[2], ctx.now, Lookup::NoTouch, |e| {
         let e = e?;
         Some(match name {
             "object|encoding" => Ok(Answer::Text(e.encoding())),
             "object|idletime" if lfu => Err(CmdError::msg("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
             "object|idletime" => Ok(Answer::Int((lru_now.wrapping_sub(e.lru()) / 1000) as i64)),
             "object|freq" if !lfu => Err(CmdError::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
-            "object|freq" => Ok(Answer::Int(e.lfu_counter() as i64)),
+            "object|freq" => Ok(Answer::Int(ks.lfu_frequency(e) as i64)),
             _ => Ok(Answer::Int(refcount(e))),
         })
     });

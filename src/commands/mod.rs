@@ -183,6 +183,7 @@ impl CmdError {
     pub const SAME_OBJECT: CmdError = CmdError(Cow::Borrowed("ERR source and destination objects are the same"));
     pub const TOO_BIG: CmdError = CmdError(Cow::Borrowed("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
     pub const NOAUTH: CmdError = CmdError(Cow::Borrowed("NOAUTH Authentication required."));
+    pub const OOM: CmdError = CmdError(Cow::Borrowed("OOM command not allowed when used memory > 'maxmemory'."));
     pub const WRONGPASS: CmdError = CmdError(Cow::Borrowed("WRONGPASS invalid username-password pair or user is disabled."));
 
     pub fn msg(s: impl Into<String>) -> CmdError {
@@ -254,6 +255,11 @@ pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[By
         reject(server, client, out, Some(idx), &CmdError::NOAUTH);
         return;
     }
+    let ks = &server.keyspace;
+    if cmd.flags & DENYOOM != 0 && client.multi.is_some() && out_of_memory(server) {
+        reject(server, client, out, Some(idx), &CmdError::OOM);
+        return;
+    }
     if let Some(queue) = client.multi.as_mut() {
         if cmd.flags & NO_QUEUE == 0 {
             queue.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
@@ -263,14 +269,34 @@ pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[By
         }
     }
     *client.info.last_cmd.lock() = cmd.name.to_string();
-    let ks = &server.keyspace;
-    if cmd.flags & EXCLUSIVE != 0 {
-        let _world = ks.world.write();
-        call(server, client, out, idx, args, now);
+    // Eviction runs under the world lock so it never cuts into a transaction.
+    let _world = if cmd.flags & EXCLUSIVE != 0 {
+        World::Exclusive(ks.world.write())
     } else {
-        let _world = ks.world.read();
-        call(server, client, out, idx, args, now);
+        World::Shared(ks.world.read())
+    };
+    if cmd.flags & DENYOOM != 0 && out_of_memory(server) {
+        reject(server, client, out, Some(idx), &CmdError::OOM);
+        return;
     }
+    call(server, client, out, idx, args, now);
+}
+
+/// The keyspace's world lock as a command holds it.
+enum World<'a> {
+    Shared(#[allow(dead_code)] parking_lot::RwLockReadGuard<'a, ()>),
+    Exclusive(#[allow(dead_code)] parking_lot::RwLockWriteGuard<'a, ()>),
+}
+
+/// Evicts down to maxmemory if set; true when the limit still cannot be met (noeviction, or
+/// nothing evictable), in which case a command that may add memory is refused.
+pub(crate) fn out_of_memory(server: &Server) -> bool {
+    let max = server.config.maxmemory.load(std::sync::atomic::Ordering::Relaxed);
+    if max == 0 {
+        return false;
+    }
+    let samples = server.config.maxmemory_samples.load(std::sync::atomic::Ordering::Relaxed) as usize;
+    server.keyspace.evict_to_limit(max, server.config.policy(), samples) == crate::keyspace::evict::EvictOutcome::OutOfMemory
 }
 
 /// Runs a command that passed the checks; the caller holds the world lock (EXEC holds it for the

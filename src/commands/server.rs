@@ -58,6 +58,11 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .config
             .set_many(&pairs)
             .map_err(|(name, e)| CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")))?;
+        ctx.server.apply_config();
+        // A lower limit takes effect now, as in Redis.
+        if pairs.iter().any(|(n, _)| n == "maxmemory") {
+            super::out_of_memory(ctx.server);
+        }
         ctx.out.ok();
     } else if eq_ic(sub, "resetstat") {
         sub_arity(args, 2, "config|resetstat")?;

@@ -3,12 +3,13 @@
 //! nowhere else; commands never see an expired key.
 
 pub mod dict;
+pub mod evict;
 pub mod expire;
 pub mod memory;
 mod value;
 mod watch;
 
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
@@ -81,6 +82,16 @@ pub struct Keyspace {
     pub clock: Clock,
     watches: watch::Watches,
     started: std::time::Instant,
+    pub(crate) evictor: evict::Evictor,
+    /// What accesses record, mirrored from the config (maxmemory-policy, lfu-*).
+    pub tracking: Tracking,
+}
+
+/// Whether accesses feed LFU counters (an LFU policy is set) or the LRU clock, and the LFU knobs.
+pub struct Tracking {
+    pub lfu: AtomicBool,
+    pub lfu_log_factor: AtomicU32,
+    pub lfu_decay_minutes: AtomicU32,
 }
 
 /// When a write sets a value, what happens to the key's TTL.
@@ -117,6 +128,12 @@ impl Keyspace {
             clock: Clock::default(),
             watches: watch::Watches::default(),
             started: std::time::Instant::now(),
+            evictor: evict::Evictor::default(),
+            tracking: Tracking {
+                lfu: AtomicBool::new(false),
+                lfu_log_factor: AtomicU32::new(10),
+                lfu_decay_minutes: AtomicU32::new(1),
+            },
         }
     }
 
@@ -127,6 +144,47 @@ impl Keyspace {
     /// The LRU clock: milliseconds since start, wrapping (idle times are differences).
     pub fn lru_clock(&self) -> u32 {
         self.started.elapsed().as_millis() as u32
+    }
+
+    /// Minutes since start, wrapping at 16 bits: the LFU decay clock.
+    pub fn lfu_minutes(&self) -> u16 {
+        (self.started.elapsed().as_secs() / 60) as u16
+    }
+
+    pub fn lfu_params(&self) -> evict::LfuParams {
+        evict::LfuParams {
+            log_factor: self.tracking.lfu_log_factor.load(Relaxed),
+            decay_minutes: self.tracking.lfu_decay_minutes.load(Relaxed),
+        }
+    }
+
+    /// Records an access: the LRU clock, or (under an LFU policy) the decayed-then-incremented
+    /// LFU counter with the minute it was last decayed.
+    #[inline]
+    fn record_access(&self, e: &mut Entry) {
+        if self.tracking.lfu.load(Relaxed) {
+            let p = self.lfu_params();
+            let now = self.lfu_minutes();
+            let decayed = evict::lfu_decayed(e.lfu_counter(), e.lru() as u16, now, p.decay_minutes);
+            let counter = evict::lfu_incr(decayed, p.log_factor, &mut fastrand::Rng::new());
+            e.set_lfu(counter, now);
+        } else {
+            e.touch(self.lru_clock());
+        }
+    }
+
+    /// The access stamp a new key starts with.
+    fn new_stamp(&self) -> u32 {
+        if self.tracking.lfu.load(Relaxed) {
+            self.lfu_minutes() as u32
+        } else {
+            self.lru_clock()
+        }
+    }
+
+    /// OBJECT FREQ: the LFU counter as decayed now.
+    pub fn lfu_frequency(&self, e: &Entry) -> u8 {
+        evict::lfu_decayed(e.lfu_counter(), e.lru() as u16, self.lfu_minutes(), self.lfu_params().decay_minutes)
     }
 
     #[inline]
@@ -140,7 +198,6 @@ impl Keyspace {
         let (shard, hash) = self.locate(db, key);
         let mut shard = shard.lock();
         self.expire_if_needed(db, &mut shard, hash, key, now);
-        let lru = self.lru_clock();
         let found = shard.main.get_mut(hash, key).map(|n| &mut n.value);
         if how != Lookup::Peek {
             match found {
@@ -151,7 +208,7 @@ impl Keyspace {
         match found {
             Some(entry) => {
                 if how == Lookup::Read {
-                    entry.touch(lru);
+                    self.record_access(entry);
                 }
                 f(Some(entry))
             }
@@ -361,18 +418,21 @@ impl Slot<'_> {
 
     /// Stores `value` under the key, handling the TTL as asked.
     pub fn set(&mut self, value: Value, ttl: Ttl) {
-        let lru = self.ks.lru_clock();
+        let ks = self.ks;
         let shard = &mut *self.shard;
         let old_expire = match shard.main.get_mut(self.hash, self.key) {
             Some(node) => {
                 let old_expire = node.value.expire_at();
                 node.value.value = value;
                 node.value.clear_encoding_hint();
-                node.value.touch(lru);
+                // Overwriting keeps the LFU history (as Redis's dbSetValue); LRU starts afresh.
+                if !ks.tracking.lfu.load(Relaxed) {
+                    node.value.touch(ks.lru_clock());
+                }
                 old_expire
             }
             None => {
-                shard.main.insert_new(self.hash, self.key.into(), Entry::new(value, lru));
+                shard.main.insert_new(self.hash, self.key.into(), Entry::new(value, ks.new_stamp()));
                 0
             }
         };

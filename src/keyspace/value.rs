@@ -49,7 +49,7 @@ pub struct Entry {
 }
 
 const RAW_HINT: u32 = 1 << 8;
-const LFU_INIT: u32 = 5;
+const LFU_INIT: u32 = super::evict::LFU_INIT as u32;
 
 impl Entry {
     pub fn new(value: Value, lru: u32) -> Self {
@@ -86,6 +86,12 @@ impl Entry {
 
     pub fn lfu_counter(&self) -> u8 {
         (self.meta & 0xff) as u8
+    }
+
+    /// Under an LFU policy `lru` holds the minute of the last decay, as in Redis.
+    pub fn set_lfu(&mut self, counter: u8, minutes: u16) {
+        self.meta = (self.meta & !0xff) | counter as u32;
+        self.lru = minutes as u32;
     }
 
     /// Marks the string as modified in place, which Redis reports as the "raw" encoding.
