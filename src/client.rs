@@ -25,7 +25,8 @@ pub struct ClientInfo {
     pub resp: AtomicUsize,
     /// Unix ms of the last command.
     pub last_interaction: AtomicI64,
-    pub last_cmd: Mutex<String>,
+    /// Index in the command table of the last command (usize::MAX before the first).
+    pub last_cmd: AtomicUsize,
     pub multi: AtomicI64,
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
@@ -65,7 +66,7 @@ impl Clients {
             db: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             last_interaction: AtomicI64::new(now_ms),
-            last_cmd: Mutex::new("NULL".into()),
+            last_cmd: AtomicUsize::new(usize::MAX),
             multi: AtomicI64::new(-1),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),

@@ -48,6 +48,7 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
     let mut args = Vec::new();
     let mut shutdown = server.shutdown_signal();
     let info = client.info.clone();
+    let mut decoder = Decoder::new(Limits::default());
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -70,10 +71,7 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
             return Ok(());
         }
         server.stats.net_input_bytes.add(n as u64);
-        let mut decoder = Decoder::new(Limits {
-            max_bulk_len: server.config.proto_max_bulk_len.load(Relaxed) as usize,
-            ..Limits::default()
-        });
+        decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
         loop {
             match decoder.decode(&mut buf, &mut args) {
                 Ok(true) => {

@@ -207,7 +207,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
         qbuf,
         omem,
         qbuf + omem + 16384,
-        info.last_cmd.lock(),
+        super::table().get(info.last_cmd.load(Relaxed)).map_or("NULL", |c| c.name),
         info.resp.load(Relaxed),
         lib_name,
         lib_ver,

@@ -151,8 +151,10 @@ pub fn table() -> &'static [Command] {
     TABLE
 }
 
-fn index() -> &'static HashMap<&'static [u8], usize> {
-    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+type Index = HashMap<&'static [u8], usize, foldhash::fast::RandomState>;
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| TABLE.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect())
 }
 
@@ -268,7 +270,7 @@ pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[By
             return;
         }
     }
-    *client.info.last_cmd.lock() = cmd.name.to_string();
+    client.info.last_cmd.store(idx, std::sync::atomic::Ordering::Relaxed);
     // Eviction runs under the world lock so it never cuts into a transaction.
     let _world = if cmd.flags & EXCLUSIVE != 0 {
         World::Exclusive(ks.world.write())

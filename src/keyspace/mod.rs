@@ -197,23 +197,27 @@ impl Keyspace {
     pub fn read<R>(&self, db: usize, key: &[u8], now: i64, how: Lookup, f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let (shard, hash) = self.locate(db, key);
         let mut shard = shard.lock();
-        self.expire_if_needed(db, &mut shard, hash, key, now);
-        let found = shard.main.get_mut(hash, key).map(|n| &mut n.value);
-        if how != Lookup::Peek {
-            match found {
-                Some(_) => self.stats.hits.incr(),
-                None => self.stats.misses.incr(),
-            }
-        }
-        match found {
-            Some(entry) => {
+        let mut expired = false;
+        if let Some(node) = shard.main.get_mut(hash, key) {
+            let entry = &mut node.value;
+            if !entry.is_expired(now) {
+                if how != Lookup::Peek {
+                    self.stats.hits.incr();
+                }
                 if how == Lookup::Read {
                     self.record_access(entry);
                 }
-                f(Some(entry))
+                return f(Some(entry));
             }
-            None => f(None),
+            expired = true;
         }
+        if expired {
+            self.expire_if_needed(db, &mut shard, hash, key, now);
+        }
+        if how != Lookup::Peek {
+            self.stats.misses.incr();
+        }
+        f(None)
     }
 
     /// The write door: an expired key is gone before the command sees the slot.
@@ -232,6 +236,10 @@ impl Keyspace {
     }
 
     fn expire_if_needed(&self, db: usize, shard: &mut Shard, hash: u64, key: &[u8], now: i64) {
+        // Most caches hold many keys without TTL: no lookup at all then.
+        if shard.expires.is_empty() {
+            return;
+        }
         let expired = match shard.main.get(hash, key) {
             Some(n) => n.value.is_expired(now),
             None => false,
