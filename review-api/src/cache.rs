@@ -1,0 +1,677 @@
+//! The one cache-aside module every endpoint goes through: key building, TTL per endpoint, JSON
+//! serialisation, invalidation by key and by pattern, and what the seed's version lacked:
+//!
+//! * **No stale data after a write returns.** Each (user, scope) has a generation key holding a
+//!   random value; every cached value carries the generation it was computed under, and a reader
+//!   fetches both in one MGET. A writer commits, then sets a new random generation. A reader that
+//!   loaded the old row before the commit may still store its value afterwards, but that value carries
+//!   the old generation, so no later reader accepts it. A missing generation (expired, evicted, cache
+//!   restarted) is replaced by a fresh random one, so old values can never match it again.
+//! * **Stampede.** Loads are single-flight per process, keyed by (key, generation): 100 concurrent
+//!   misses on one key run one query. Hot keys are recomputed before they expire by XFetch
+//!   (Vattani et al.): recompute early with probability rising as expiry nears, scaled by how long
+//!   the value took to compute; the hit is still served and the refresh runs in the background.
+//! * **Cache down or slow.** Every cache call has a short deadline (tens of ms). A failure opens a
+//!   breaker for a moment: requests skip the cache and answer from the DB with X-Cache: BYPASS,
+//!   then the next request tries again, and the redis ConnectionManager reconnects by itself.
+//!   Invalidations that failed are kept and replayed before the cache is read again, so an outage
+//!   cannot resurrect data written during it.
+//!
+//! Values are stored as `"{gen} {delta_ms} {expiry_ms}\n{json}"`: a hit is served as the stored JSON
+//! bytes, never decoded and re-encoded.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// What a user's write can make stale. Each scope has its own generation per user, so completing a
+/// review does not throw away that user's cached content lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Review,
+    Stats,
+    Content,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Review => "review",
+            Scope::Stats => "stats",
+            Scope::Content => "content",
+        }
+    }
+
+    /// The key namespace whose values this scope covers (the pattern invalidation target).
+    fn namespace(self) -> &'static str {
+        match self {
+            Scope::Review => "review:today",
+            Scope::Stats => "analytics:stats",
+            Scope::Content => "content:user",
+        }
+    }
+}
+
+/// A cacheable endpoint: its metric label, the scope a write invalidates, and its TTL (the seed's).
+pub struct Endpoint {
+    pub name: &'static str,
+    pub scope: Scope,
+    pub ttl: Duration,
+}
+
+pub const REVIEW_TODAY: Endpoint = Endpoint {
+    name: "review_today",
+    scope: Scope::Review,
+    ttl: Duration::from_secs(3600),
+};
+pub const ANALYTICS_STATS: Endpoint = Endpoint {
+    name: "analytics_stats",
+    scope: Scope::Stats,
+    ttl: Duration::from_secs(300),
+};
+pub const CONTENT_LIST: Endpoint = Endpoint {
+    name: "content_list",
+    scope: Scope::Content,
+    ttl: Duration::from_secs(600),
+};
+pub const CONTENT_DETAIL: Endpoint = Endpoint {
+    name: "content_detail",
+    scope: Scope::Content,
+    ttl: Duration::from_secs(600),
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// Longest key tail kept readable; longer ones are replaced by their MD5 as in the seed. Only the
+/// part after the user id is hashed, so `{namespace}:{user}:*` still matches every key of the user.
+const MAX_KEY_DATA: usize = 200;
+
+/// Generation keys outlive every value (longest TTL 1 h); a lost one is recreated at random anyway.
+const GEN_TTL_SECS: u64 = 86_400;
+
+/// XFetch's beta: 1.0 is the paper's optimum for "recompute once, just before expiry".
+const XFETCH_BETA: f64 = 1.0;
+
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// None: caching disabled (every request answers BYPASS), as `--no-cache`.
+    pub url: Option<String>,
+    pub prefix: String,
+    /// Deadline of one cache call.
+    pub op_timeout: Duration,
+    /// How long the cache is skipped after a failure before it is tried again.
+    pub retry_after: Duration,
+    /// Extra time between a miss's DB load and its store; zero in production. Tests and demos widen
+    /// the invalidation race and the stampede window with it.
+    pub load_delay: Duration,
+}
+
+pub struct Cache {
+    cfg: CacheConfig,
+    conn: Arc<OnceCell<ConnectionManager>>,
+    /// The cache is skipped until this instant (breaker open).
+    down_until: Mutex<Option<Instant>>,
+    /// Generation bumps that failed: replayed before the cache is trusted again.
+    pending: Mutex<HashSet<(i64, Scope)>>,
+    /// Per-process write counters per (user, scope): the generation of single-flight loads while
+    /// the cache is down, so a read that starts after a write never joins a load from before it.
+    local_gen: Mutex<HashMap<(i64, Scope), u64>>,
+    /// Loads in flight, by cache key + generation.
+    inflight: Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>,
+    metrics: Arc<Metrics>,
+}
+
+struct Envelope<'a> {
+    gen: &'a str,
+    delta_ms: u64,
+    expiry_ms: u64,
+    json: &'a [u8],
+}
+
+fn parse_envelope(raw: &[u8]) -> Option<Envelope<'_>> {
+    let nl = raw.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&raw[..nl]).ok()?;
+    let mut it = header.split(' ');
+    let env = Envelope {
+        gen: it.next()?,
+        delta_ms: it.next()?.parse().ok()?,
+        expiry_ms: it.next()?.parse().ok()?,
+        json: &raw[nl + 1..],
+    };
+    Some(env)
+}
+
+/// The stored form of a value: its generation, how long it took to compute (ms) and when it
+/// expires (unix ms), then the JSON.
+pub fn envelope(gen: &str, delta_ms: u64, expiry_ms: u64, json: &[u8]) -> Vec<u8> {
+    let mut value = format!("{gen} {delta_ms} {expiry_ms}\n").into_bytes();
+    value.extend_from_slice(json);
+    value
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn new_gen() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// XFetch: recompute early when `now - delta * beta * ln(rand) >= expiry`. ln(rand) is negative, so
+/// the slower the value was to compute and the nearer its expiry, the likelier an early refresh.
+fn xfetch_due(now_ms: u64, delta_ms: u64, expiry_ms: u64, rand01: f64) -> bool {
+    let gap = delta_ms.max(1) as f64 * XFETCH_BETA * -(rand01.max(f64::MIN_POSITIVE)).ln();
+    now_ms as f64 + gap >= expiry_ms as f64
+}
+
+impl Cache {
+    /// Creates the cache and connects in the background: the API starts (answering BYPASS) even
+    /// when the cache server is not up yet.
+    pub fn new(cfg: CacheConfig, metrics: Arc<Metrics>) -> Arc<Cache> {
+        let cache = Arc::new(Cache {
+            cfg,
+            conn: Arc::new(OnceCell::new()),
+            down_until: Mutex::new(None),
+            pending: Mutex::new(HashSet::new()),
+            local_gen: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            metrics,
+        });
+        if let Some(url) = cache.cfg.url.clone() {
+            let (conn, metrics, timeout) = (cache.conn.clone(), cache.metrics.clone(), cache.cfg.op_timeout);
+            tokio::spawn(async move {
+                loop {
+                    match connect(&url, timeout).await {
+                        Ok(c) => {
+                            let _ = conn.set(c);
+                            return;
+                        }
+                        Err(e) => {
+                            metrics.cache_errors.with_label_values(&["connect"]).inc();
+                            tracing::warn!("cache {url} unavailable ({e}), retrying");
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                    }
+                }
+            });
+        }
+        cache
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cfg.url.is_some()
+    }
+
+    /// Waits up to `within` for the first connection (startup, tests).
+    pub async fn wait_connected(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.conn.get().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.conn.get().is_some()
+    }
+
+    /// `{namespace}:{user}:{parts joined by ':'}`, with the parts hashed when longer than 200 bytes.
+    pub fn key(namespace: &str, user: i64, parts: &[&str]) -> String {
+        let data = parts.join(":");
+        if data.len() > MAX_KEY_DATA {
+            format!("{namespace}:{user}:h:{:x}", Md5::digest(data.as_bytes()))
+        } else {
+            format!("{namespace}:{user}:{data}")
+        }
+    }
+
+    /// The key as stored in the cache (with the prefix).
+    pub fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.cfg.prefix)
+    }
+
+    /// The generation key of (user, scope), prefixed.
+    pub fn gen_key(&self, user: i64, scope: Scope) -> String {
+        format!("{}gen:{}:{user}", self.cfg.prefix, scope.name())
+    }
+
+    /// A connection when the cache may be used now: configured, connected, breaker closed, and no
+    /// failed invalidation left to replay.
+    async fn usable(&self) -> Option<ConnectionManager> {
+        let conn = self.conn.get()?.clone();
+        if let Some(until) = *self.down_until.lock().unwrap() {
+            if Instant::now() < until {
+                return None;
+            }
+        }
+        let has_pending = !self.pending.lock().unwrap().is_empty();
+        if has_pending && !self.replay_pending(conn.clone()).await {
+            return None;
+        }
+        Some(conn)
+    }
+
+    fn failed(&self, op: &str, err: &str) {
+        self.metrics.cache_errors.with_label_values(&[op]).inc();
+        let mut down = self.down_until.lock().unwrap();
+        if down.is_none_or(|t| Instant::now() >= t) {
+            tracing::warn!("cache {op} failed ({err}); bypassing the cache for {:?}", self.cfg.retry_after);
+        }
+        *down = Some(Instant::now() + self.cfg.retry_after);
+    }
+
+    /// Runs one cache call under the deadline; errors and timeouts open the breaker.
+    async fn call<T>(&self, op: &str, fut: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(self.cfg.op_timeout, fut).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                self.failed(op, &e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed(op, "timeout");
+                None
+            }
+        }
+    }
+
+    /// Cache-aside read: the cached JSON for `key` if its generation is current, else `load()` once
+    /// per process, stored with the endpoint's TTL. Never fails because of the cache.
+    pub async fn fetch<T, F, Fut>(
+        self: &Arc<Self>,
+        ep: &'static Endpoint,
+        user: i64,
+        key: &str,
+        load: F,
+    ) -> Result<(Bytes, CacheStatus), ApiError>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + Send,
+    {
+        let result = self.fetch_inner(ep, user, key, load).await;
+        if let Ok((_, status)) = &result {
+            let label = match status {
+                CacheStatus::Hit => "hit",
+                CacheStatus::Miss => "miss",
+                CacheStatus::Bypass => "bypass",
+            };
+            self.metrics.cache_requests.with_label_values(&[ep.name, label]).inc();
+        }
+        result
+    }
+
+    async fn fetch_inner<T, F, Fut>(
+        self: &Arc<Self>,
+        ep: &'static Endpoint,
+        user: i64,
+        key: &str,
+        load: F,
+    ) -> Result<(Bytes, CacheStatus), ApiError>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + Send,
+    {
+        if !self.enabled() {
+            // --no-cache: the plain database path, the loadtest's baseline.
+            return Ok((to_json(&load().await?)?, CacheStatus::Bypass));
+        }
+        let full = self.full(key);
+        let Some(mut conn) = self.usable().await else {
+            return self.bypass(ep, user, &full, load).await;
+        };
+        let gen_key = self.gen_key(user, ep.scope);
+        let got: Option<(Option<String>, Option<Vec<u8>>)> = self.call("get", conn.mget(&[&gen_key, &full])).await;
+        let Some((gen, raw)) = got else {
+            return self.bypass(ep, user, &full, load).await;
+        };
+        let gen = match gen {
+            Some(g) => g,
+            None => match self.init_gen(&mut conn, &gen_key).await {
+                Some(g) => g,
+                None => return self.bypass(ep, user, &full, load).await,
+            },
+        };
+        if let Some(env) = raw.as_deref().and_then(parse_envelope) {
+            if env.gen == gen {
+                if xfetch_due(now_ms(), env.delta_ms, env.expiry_ms, fastrand::f64()) {
+                    self.refresh_in_background(ep, full.clone(), gen.clone(), load);
+                }
+                return Ok((Bytes::copy_from_slice(env.json), CacheStatus::Hit));
+            }
+        }
+        self.load_once(ep, &full, &gen, false, load).await.map(|b| (b, CacheStatus::Miss))
+    }
+
+    /// The cache is unreachable: answer from the DB, still one load per key at a time (an outage
+    /// must not turn into a stampede on the database), nothing stored.
+    async fn bypass<T, F, Fut>(
+        self: &Arc<Self>,
+        ep: &'static Endpoint,
+        user: i64,
+        full: &str,
+        load: F,
+    ) -> Result<(Bytes, CacheStatus), ApiError>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let local = *self.local_gen.lock().unwrap().get(&(user, ep.scope)).unwrap_or(&0);
+        let flight_key = format!("bypass\n{full}\n{local}");
+        let cell = self.inflight.lock().unwrap().entry(flight_key.clone()).or_default().clone();
+        let result = cell.get_or_try_init(|| async { to_json(&load().await?) }).await.cloned();
+        self.forget_flight(&flight_key, &cell);
+        result.map(|b| (b, CacheStatus::Bypass))
+    }
+
+    fn forget_flight(&self, flight_key: &str, cell: &Arc<OnceCell<Bytes>>) {
+        let mut inflight = self.inflight.lock().unwrap();
+        if inflight.get(flight_key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            inflight.remove(flight_key);
+        }
+    }
+
+    /// Sets a fresh random generation unless another request just did; returns the one in force.
+    async fn init_gen(&self, conn: &mut ConnectionManager, gen_key: &str) -> Option<String> {
+        let fresh = new_gen();
+        let set: Option<Option<String>> = self
+            .call(
+                "gen",
+                redis::cmd("SET")
+                    .arg(gen_key)
+                    .arg(&fresh)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(GEN_TTL_SECS)
+                    .query_async(conn),
+            )
+            .await;
+        match set? {
+            Some(_) => Some(fresh),
+            None => self.call("gen", conn.get::<_, Option<String>>(gen_key)).await?,
+        }
+    }
+
+    /// Single-flight load: the first caller for (key, gen) queries and stores; the others wait for
+    /// its bytes. A different generation is a different flight, so a request that starts after a
+    /// write never joins a load that began before it.
+    /// `refresh` (XFetch) skips the second look: the value there is the one being replaced.
+    async fn load_once<T, F, Fut>(
+        self: &Arc<Self>,
+        ep: &'static Endpoint,
+        full: &str,
+        gen: &str,
+        refresh: bool,
+        load: F,
+    ) -> Result<Bytes, ApiError>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let flight_key = format!("{full}\n{gen}");
+        let cell = self.inflight.lock().unwrap().entry(flight_key.clone()).or_default().clone();
+        let mut led = false;
+        let result = cell
+            .get_or_try_init(|| async {
+                led = true;
+                // A flight for this key may have finished between our MGET and now (its entry is
+                // gone once stored): look again before querying, or the burst costs two queries.
+                if !refresh {
+                    if let Some(json) = self.peek(full, gen).await {
+                        return Ok(json);
+                    }
+                }
+                let started = Instant::now();
+                let json = to_json(&load().await?)?;
+                if !self.cfg.load_delay.is_zero() {
+                    tokio::time::sleep(self.cfg.load_delay).await;
+                }
+                self.store(ep, full, gen, started.elapsed(), &json).await;
+                Ok::<_, ApiError>(json)
+            })
+            .await
+            .cloned();
+        if !led && result.is_ok() {
+            self.metrics.cache_coalesced.with_label_values(&[ep.name]).inc();
+        }
+        // The value is stored before the flight is forgotten: later callers find it in the cache.
+        self.forget_flight(&flight_key, &cell);
+        result
+    }
+
+    /// The stored JSON for `full` if it carries generation `gen`.
+    async fn peek(&self, full: &str, gen: &str) -> Option<Bytes> {
+        let mut conn = self.conn.get()?.clone();
+        let raw: Option<Vec<u8>> = self.call("get", conn.get(full)).await?;
+        let raw = raw?;
+        let env = parse_envelope(&raw).filter(|e| e.gen == gen)?;
+        Some(Bytes::copy_from_slice(env.json))
+    }
+
+    fn refresh_in_background<T, F, Fut>(self: &Arc<Self>, ep: &'static Endpoint, full: String, gen: String, load: F)
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + Send,
+    {
+        // One early refresh per key at a time; a flight already running will store a fresh value.
+        if self.inflight.lock().unwrap().contains_key(&format!("{full}\n{gen}")) {
+            return;
+        }
+        self.metrics.cache_early_refresh.with_label_values(&[ep.name]).inc();
+        let cache = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = cache.load_once(ep, &full, &gen, true, load).await {
+                tracing::warn!("early refresh of {full} failed: {e:?}");
+            }
+        });
+    }
+
+    async fn store(&self, ep: &Endpoint, full: &str, gen: &str, took: Duration, json: &[u8]) {
+        let Some(mut conn) = self.conn.get().cloned() else { return };
+        let ttl_ms = ep.ttl.as_millis() as u64;
+        let value = envelope(gen, took.as_millis().max(1) as u64, now_ms() + ttl_ms, json);
+        let _: Option<()> = self.call("set", conn.pset_ex(full, value, ttl_ms)).await;
+    }
+
+    /// After a write: new generations for `scopes` of `user`, so nothing cached before the write is
+    /// served again; then the now-unreachable values are deleted (UNLINK, by pattern for the
+    /// namespaces with many keys) to give their memory back. Call after the DB commit.
+    pub async fn invalidate_user(&self, user: i64, scopes: &[Scope]) {
+        {
+            let mut local = self.local_gen.lock().unwrap();
+            for scope in scopes {
+                *local.entry((user, *scope)).or_insert(0) += 1;
+            }
+        }
+        if !self.enabled() {
+            return;
+        }
+        let conn = match self.usable().await {
+            Some(c) if self.bump(c.clone(), user, scopes).await => c,
+            _ => {
+                // Replayed before the next read that uses the cache (see `usable`).
+                self.pending.lock().unwrap().extend(scopes.iter().map(|s| (user, *s)));
+                return;
+            }
+        };
+        for scope in scopes {
+            match scope {
+                Scope::Stats => {
+                    self.invalidate_keys(
+                        conn.clone(),
+                        &[Cache::key(scope.namespace(), user, &[&crate::app::today().to_string()])],
+                    )
+                    .await
+                }
+                _ => {
+                    self.invalidate_pattern(conn.clone(), &format!("{}:{user}:*", scope.namespace()))
+                        .await
+                }
+            };
+        }
+    }
+
+    async fn bump(&self, mut conn: ConnectionManager, user: i64, scopes: &[Scope]) -> bool {
+        let mut pipe = redis::pipe();
+        for scope in scopes {
+            pipe.cmd("SET")
+                .arg(self.gen_key(user, *scope))
+                .arg(new_gen())
+                .arg("EX")
+                .arg(GEN_TTL_SECS)
+                .ignore();
+        }
+        self.call("invalidate", pipe.query_async::<()>(&mut conn)).await.is_some()
+    }
+
+    async fn replay_pending(&self, conn: ConnectionManager) -> bool {
+        let todo: Vec<(i64, Scope)> = self.pending.lock().unwrap().iter().copied().collect();
+        for (user, scope) in todo {
+            if !self.bump(conn.clone(), user, &[scope]).await {
+                return false;
+            }
+            self.pending.lock().unwrap().remove(&(user, scope));
+        }
+        true
+    }
+
+    /// Deletes exact keys (unprefixed, as built by [`Cache::key`]).
+    pub async fn invalidate_keys(&self, mut conn: ConnectionManager, keys: &[String]) -> usize {
+        let full: Vec<String> = keys.iter().map(|k| self.full(k)).collect();
+        self.call("invalidate", conn.unlink::<_, usize>(&full)).await.unwrap_or(0)
+    }
+
+    /// Deletes every key matching a glob (unprefixed) with SCAN MATCH + UNLINK: never KEYS, which
+    /// would block the server on a large keyspace.
+    pub async fn invalidate_pattern(&self, mut conn: ConnectionManager, pattern: &str) -> usize {
+        let pattern = self.full(pattern);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        // Bounded: a keyspace under constant insertion could otherwise keep the loop going.
+        for _ in 0..10_000 {
+            let page: Option<(u64, Vec<String>)> = self
+                .call(
+                    "invalidate",
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn),
+                )
+                .await;
+            let Some((next, keys)) = page else { break };
+            if !keys.is_empty() {
+                deleted += self.call("invalidate", conn.unlink::<_, usize>(&keys)).await.unwrap_or(0);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        deleted
+    }
+
+    /// "ok", "down" (breaker open or not connected) or "disabled".
+    pub fn health(&self) -> &'static str {
+        if !self.enabled() {
+            "disabled"
+        } else if self.conn.get().is_none() || self.down_until.lock().unwrap().is_some_and(|t| Instant::now() < t) {
+            "down"
+        } else {
+            "ok"
+        }
+    }
+
+    /// A connection for tools (loadtest's INFO, flushing the namespace), if connected.
+    pub fn connection(&self) -> Option<ConnectionManager> {
+        self.conn.get().cloned()
+    }
+}
+
+async fn connect(url: &str, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    // Short timeouts and few, quick reconnect retries: an outage must cost tens of milliseconds per
+    // request, not the seed's 5 s socket timeout. Our own deadline in `call` bounds it anyway.
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(timeout.max(Duration::from_millis(100)))
+        .set_response_timeout(timeout)
+        .set_number_of_retries(1)
+        .set_factor(10)
+        .set_max_delay(100);
+    ConnectionManager::new_with_config(client, config).await
+}
+
+pub fn to_json<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_readable_until_200_bytes_then_hashed_after_the_user() {
+        assert_eq!(Cache::key("review:today", 7, &["math"]), "review:today:7:math");
+        assert_eq!(Cache::key("analytics:stats", 7, &[]), "analytics:stats:7:");
+        let long = "x".repeat(250);
+        let k = Cache::key("content:user", 7, &[&long]);
+        assert!(k.starts_with("content:user:7:h:"), "{k}");
+        assert_eq!(k.len(), "content:user:7:h:".len() + 32);
+        assert_ne!(k, Cache::key("content:user", 7, &[&"y".repeat(250)]));
+    }
+
+    #[test]
+    fn envelope_round_trip() {
+        let raw = b"00ff 12 1700000000000\n{\"a\":1}";
+        let env = parse_envelope(raw).unwrap();
+        assert_eq!(
+            (env.gen, env.delta_ms, env.expiry_ms, env.json),
+            ("00ff", 12, 1_700_000_000_000, &b"{\"a\":1}"[..])
+        );
+        assert!(parse_envelope(b"garbage").is_none());
+    }
+
+    #[test]
+    fn xfetch_refreshes_only_near_expiry() {
+        // A value that took 50 ms, one hour from expiry: never (needs ln(r) < -72000).
+        assert!(!xfetch_due(0, 50, 3_600_000, 0.5));
+        // Past expiry: always.
+        assert!(xfetch_due(1000, 50, 1000, 0.999));
+        // 50 ms before expiry with delta 50 ms: refresh when -ln(r) >= 1, i.e. r <= 1/e.
+        assert!(xfetch_due(950, 50, 1000, 0.30));
+        assert!(!xfetch_due(950, 50, 1000, 0.40));
+    }
+}

@@ -1,0 +1,111 @@
+//! review-api: the seed's spaced-repetition API (Django + django-redis) rebuilt in Rust, with
+//! cache-aside on respite. `start` runs it on a listener of your choice; the binary's `serve`,
+//! the loadtest and the tests all go through it.
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod db;
+pub mod error;
+pub mod loadtest;
+pub mod metrics;
+pub mod seed;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::AppState;
+use cache::{Cache, CacheConfig};
+use db::Db;
+use metrics::Metrics;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// None disables the cache (`--no-cache`).
+    pub cache_url: Option<String>,
+    pub key_prefix: String,
+    pub cache_timeout: Duration,
+    pub cache_retry_after: Duration,
+    pub db_max_connections: u32,
+    /// See [`CacheConfig::load_delay`]; zero outside tests and demos.
+    pub load_delay: Duration,
+}
+
+impl Settings {
+    /// Defaults for an app on an ephemeral loopback port (tests, loadtest).
+    pub fn local(database_url: &str, cache_url: Option<String>) -> Settings {
+        Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: database_url.to_string(),
+            cache_url,
+            key_prefix: "api:".into(),
+            cache_timeout: Duration::from_millis(40),
+            cache_retry_after: Duration::from_millis(250),
+            db_max_connections: 8,
+            load_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A running API.
+pub struct AppHandle {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl AppHandle {
+    /// Stops accepting, lets requests in progress finish, and closes the DB pool.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+        self.state.db.pool.close().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Connects the database (running migrations), starts connecting the cache, binds and serves.
+pub async fn start(settings: Settings) -> anyhow::Result<AppHandle> {
+    let metrics = Arc::new(Metrics::new());
+    let db = Db::connect(&settings.database_url, settings.db_max_connections, metrics.clone()).await?;
+    let cache = Cache::new(
+        CacheConfig {
+            url: settings.cache_url.clone(),
+            prefix: settings.key_prefix.clone(),
+            op_timeout: settings.cache_timeout,
+            retry_after: settings.cache_retry_after,
+            load_delay: settings.load_delay,
+        },
+        metrics.clone(),
+    );
+    let state = Arc::new(AppState {
+        db,
+        cache,
+        metrics,
+        tokens: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = app::router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(AppHandle {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
