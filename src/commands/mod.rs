@@ -235,7 +235,8 @@ impl Ctx<'_> {
 
 /// Runs one command from a client: lookup, arity, auth, MULTI queueing, then the handler.
 pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
-    let now = server.keyspace.clock.now_ms();
+    let start = Instant::now();
+    let now = server.keyspace.clock.at(start);
     client.info.last_interaction.store(now, std::sync::atomic::Ordering::Relaxed);
     let Some(idx) = lookup(&args[0]) else {
         let mut msg = format!("ERR unknown command '{}', with args beginning with: ", truncate(&args[0], 128));
@@ -281,7 +282,7 @@ pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[By
         reject(server, client, out, Some(idx), &CmdError::OOM);
         return;
     }
-    call(server, client, out, idx, args, now);
+    call_at(server, client, out, idx, args, now, start);
 }
 
 /// The keyspace's world lock as a command holds it.
@@ -303,9 +304,14 @@ pub(crate) fn out_of_memory(server: &Server) -> bool {
 
 /// Runs a command that passed the checks; the caller holds the world lock (EXEC holds it for the
 /// whole transaction).
-pub(crate) fn call(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes], now: i64) {
-    let cmd = &TABLE[idx];
+pub(crate) fn call(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes]) {
     let start = Instant::now();
+    let now = server.keyspace.clock.at(start);
+    call_at(server, client, out, idx, args, now, start);
+}
+
+fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes], now: i64, start: Instant) {
+    let cmd = &TABLE[idx];
     let mut ctx = Ctx { server, client, out, now };
     let result = (cmd.handler)(&mut ctx, args);
     let failed = match result {

@@ -38,8 +38,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ctx.out.array(queue.len());
     for args in &queue {
         let idx = super::lookup(&args[0]).expect("validated when queued");
-        let now = ctx.server.keyspace.clock.now_ms();
-        super::call(ctx.server, ctx.client, ctx.out, idx, args, now);
+        super::call(ctx.server, ctx.client, ctx.out, idx, args);
     }
     Ok(())
 }

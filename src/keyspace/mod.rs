@@ -10,7 +10,7 @@ mod value;
 mod watch;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -42,20 +42,53 @@ pub struct KeyspaceStats {
     pub evicted: Counter,
 }
 
-/// Wall clock in milliseconds, with an offset a test can move (DEBUG-style time control).
-#[derive(Default)]
+/// Unix time in milliseconds, read from the monotonic clock a command already takes for its
+/// statistics (one clock read per command), with an offset a test can move.
 pub struct Clock {
+    base: Instant,
+    base_ms: i64,
     offset_ms: AtomicI64,
+    /// The latest reading, for the LRU clock; written only when the millisecond changes, so the
+    /// two worker threads rarely touch its cache line.
+    latest_ms: AtomicI64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        let base_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Clock {
+            base: Instant::now(),
+            base_ms,
+            offset_ms: AtomicI64::new(0),
+            latest_ms: AtomicI64::new(base_ms),
+        }
+    }
 }
 
 impl Clock {
     pub fn now_ms(&self) -> i64 {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        real + self.offset_ms.load(Relaxed)
+        self.at(Instant::now())
     }
+
+    /// Unix ms at `instant`.
+    #[inline]
+    pub fn at(&self, instant: Instant) -> i64 {
+        let ms = self.base_ms + instant.saturating_duration_since(self.base).as_millis() as i64 + self.offset_ms.load(Relaxed);
+        if self.latest_ms.load(Relaxed) < ms {
+            self.latest_ms.store(ms, Relaxed);
+        }
+        ms
+    }
+
+    /// The latest reading taken by any thread.
+    #[inline]
+    pub fn latest_ms(&self) -> i64 {
+        self.latest_ms.load(Relaxed)
+    }
+
     pub fn advance(&self, ms: i64) {
         self.offset_ms.fetch_add(ms, Relaxed);
     }
@@ -81,7 +114,6 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     pub clock: Clock,
     watches: watch::Watches,
-    started: std::time::Instant,
     pub(crate) evictor: evict::Evictor,
     /// What accesses record, mirrored from the config (maxmemory-policy, lfu-*).
     pub tracking: Tracking,
@@ -127,7 +159,6 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             clock: Clock::default(),
             watches: watch::Watches::default(),
-            started: std::time::Instant::now(),
             evictor: evict::Evictor::default(),
             tracking: Tracking {
                 lfu: AtomicBool::new(false),
@@ -141,14 +172,16 @@ impl Keyspace {
         self.dbs.len()
     }
 
-    /// The LRU clock: milliseconds since start, wrapping (idle times are differences).
+    /// The LRU clock: milliseconds, wrapping (idle times are differences), from the latest clock
+    /// reading rather than a clock read of its own.
+    #[inline]
     pub fn lru_clock(&self) -> u32 {
-        self.started.elapsed().as_millis() as u32
+        self.clock.latest_ms() as u32
     }
 
     /// Minutes since start, wrapping at 16 bits: the LFU decay clock.
     pub fn lfu_minutes(&self) -> u16 {
-        (self.started.elapsed().as_secs() / 60) as u16
+        (self.clock.latest_ms() / 60_000) as u16
     }
 
     pub fn lfu_params(&self) -> evict::LfuParams {
