@@ -366,18 +366,21 @@ fn refcount(e: &Entry) -> i64 {
     }
 }
 
-/// Bytes a key costs: its table node, key, value and index entries, at allocator size classes.
+/// Bytes a key costs: its table node (with the key inline when short), heap key, value and TTL
+/// index entry, at allocator size classes plus a bucket pointer each.
 pub fn memory_usage_of(key: &[u8], e: &Entry) -> usize {
+    use crate::keyspace::dict::{Node, INLINE_KEY};
     use crate::keyspace::memory::size_class;
-    let node = size_class(8 + 16 + std::mem::size_of::<Entry>());
-    let key_bytes = size_class(key.len());
+    use std::mem::size_of;
+    let key_heap = if key.len() > INLINE_KEY { size_class(key.len()) } else { 0 };
     let bucket = 8;
+    let main = size_class(size_of::<Node<Entry>>()) + key_heap + bucket;
     let expire = if e.expire_at() != 0 {
-        size_class(24) + key_bytes + bucket
+        size_class(size_of::<Node<()>>()) + key_heap + bucket
     } else {
         0
     };
-    node + key_bytes + bucket + e.value.heap_size() + expire
+    main + expire + e.value.heap_size()
 }
 
 const MEMORY_HELP: &[&str] = &[

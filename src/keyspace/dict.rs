@@ -14,8 +14,53 @@ type Link<V> = Option<Box<Node<V>>>;
 
 pub struct Node<V> {
     next: Link<V>,
-    pub key: Box<[u8]>,
+    /// Low 32 bits of the key's hash: most mismatches in a chain are rejected on this alone.
+    tag: u32,
+    pub key: Key,
     pub value: V,
+}
+
+/// A key, stored inside the node when it is short (most cache keys are), so a lookup compares it
+/// without another cache miss; longer keys live on the heap.
+pub enum Key {
+    Inline { len: u8, data: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+pub const INLINE_KEY: usize = 22;
+
+impl Key {
+    pub fn new(bytes: &[u8]) -> Key {
+        if bytes.len() <= INLINE_KEY {
+            let mut data = [0u8; INLINE_KEY];
+            data[..bytes.len()].copy_from_slice(bytes);
+            Key::Inline {
+                len: bytes.len() as u8,
+                data,
+            }
+        } else {
+            Key::Heap(bytes.into())
+        }
+    }
+
+    /// Heap bytes this key owns (0 when inline), at allocator size classes.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Key::Inline { .. } => 0,
+            Key::Heap(b) => super::memory::size_class(b.len()),
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, data } => &data[..*len as usize],
+            Key::Heap(b) => b,
+        }
+    }
 }
 
 pub struct Dict<V> {
@@ -61,9 +106,10 @@ impl<V> Dict<V> {
         if self.len == 0 {
             return None;
         }
+        let tag = hash as u32;
         let mut cur = self.buckets[self.index(hash)].as_deref();
         while let Some(node) = cur {
-            if *node.key == *key {
+            if node.tag == tag && *node.key == *key {
                 return Some(node);
             }
             cur = node.next.as_deref();
@@ -76,9 +122,10 @@ impl<V> Dict<V> {
             return None;
         }
         let idx = self.index(hash);
+        let tag = hash as u32;
         let mut cur = self.buckets[idx].as_deref_mut();
         while let Some(node) = cur {
-            if *node.key == *key {
+            if node.tag == tag && *node.key == *key {
                 return Some(node);
             }
             cur = node.next.as_deref_mut();
@@ -87,14 +134,19 @@ impl<V> Dict<V> {
     }
 
     /// Inserts a key the caller knows is absent.
-    pub fn insert_new(&mut self, hash: u64, key: Box<[u8]>, value: V) -> &mut Node<V> {
+    pub fn insert_new(&mut self, hash: u64, key: &[u8], value: V) -> &mut Node<V> {
         if self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(MIN_BUCKETS));
         }
         let idx = self.index(hash);
         let next = self.buckets[idx].take();
         self.len += 1;
-        self.buckets[idx].insert(Box::new(Node { next, key, value }))
+        self.buckets[idx].insert(Box::new(Node {
+            next,
+            tag: hash as u32,
+            key: Key::new(key),
+            value,
+        }))
     }
 
     pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Box<Node<V>>> {
@@ -102,8 +154,9 @@ impl<V> Dict<V> {
             return None;
         }
         let idx = self.index(hash);
+        let tag = hash as u32;
         let mut link = &mut self.buckets[idx];
-        while link.as_ref().is_some_and(|n| *n.key != *key) {
+        while link.as_ref().is_some_and(|n| n.tag != tag || *n.key != *key) {
             link = &mut link.as_mut().expect("checked above").next;
         }
         let mut node = link.take()?;
@@ -254,7 +307,7 @@ mod tests {
 
     fn put(d: &mut Dict<u32>, k: &str, v: u32) {
         let h = d.hash(k.as_bytes());
-        d.insert_new(h, k.as_bytes().into(), v);
+        d.insert_new(h, k.as_bytes(), v);
     }
 
     #[test]
@@ -290,7 +343,7 @@ mod tests {
         let mut step = 0;
         loop {
             cursor = d.scan_step(cursor, |n| {
-                seen.insert(n.key.clone());
+                seen.insert(n.key.to_vec());
             });
             step += 1;
             // Grow a lot, then shrink, while the iteration is under way.
@@ -311,6 +364,8 @@ mod tests {
         }
         for i in 0..500 {
             assert!(seen.contains(format!("stable{i}").as_bytes()), "missing stable{i}");
+            let long = Key::new(&[b'x'; 40]);
+            assert_eq!(long.len(), 40);
         }
     }
 

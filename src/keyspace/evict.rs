@@ -171,9 +171,9 @@ impl Keyspace {
                 let victim = {
                     let shard = self.shards(db)[(start + off) % SHARDS].lock();
                     let picked = if volatile {
-                        shard.expires.random(rng).map(|n| n.key.clone())
+                        shard.expires.random(rng).map(|n| Box::<[u8]>::from(&*n.key))
                     } else {
-                        shard.main.random(rng).map(|n| n.key.clone())
+                        shard.main.random(rng).map(|n| Box::<[u8]>::from(&*n.key))
                     };
                     match picked {
                         Some(key) => key,

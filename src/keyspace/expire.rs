@@ -47,7 +47,7 @@ impl Keyspace {
                     sampled += 1;
                     let hash = main.hash(&node.key);
                     if main.get(hash, &node.key).is_none_or(|n| n.value.is_expired(now)) {
-                        stale.push(node.key.clone());
+                        stale.push((*node.key).into());
                     }
                 });
                 for key in &stale {

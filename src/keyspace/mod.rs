@@ -407,7 +407,7 @@ impl Keyspace {
             let shard = self.dbs[db].shards[idx].lock();
             if let Some(node) = shard.main.random(&mut rng) {
                 if !node.value.is_expired(now) {
-                    return Some(node.key.clone());
+                    return Some((*node.key).into());
                 }
             }
         }
@@ -473,7 +473,7 @@ impl Slot<'_> {
                 old_expire
             }
             None => {
-                shard.main.insert_new(self.hash, self.key.into(), Entry::new(value, ks.new_stamp()));
+                shard.main.insert_new(self.hash, self.key, Entry::new(value, ks.new_stamp()));
                 0
             }
         };
@@ -493,7 +493,7 @@ impl Slot<'_> {
         }
         match (old != 0, new != 0) {
             (false, true) => {
-                shard.expires.insert_new(self.hash, self.key.into(), ());
+                shard.expires.insert_new(self.hash, self.key, ());
             }
             (true, false) => {
                 shard.expires.remove(self.hash, self.key);

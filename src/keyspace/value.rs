@@ -137,5 +137,7 @@ mod tests {
     #[test]
     fn a_table_node_is_one_64_byte_allocation() {
         assert_eq!(std::mem::size_of::<super::Entry>(), 40);
+        // next + tag + inline key + entry: jemalloc's 80-byte class exactly.
+        assert_eq!(std::mem::size_of::<super::super::dict::Node<super::Entry>>(), 80);
     }
 }
