@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::client::Client;
@@ -15,7 +15,9 @@ use crate::commands;
 use crate::protocol::{Decoder, Limits, Reply};
 use crate::server::Server;
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Read sizes: start small (most requests are small), double while reads fill the buffer.
+const MIN_READ: usize = 4 * 1024;
+const MAX_READ: usize = 64 * 1024;
 /// Flush replies mid-batch past this size, so one huge pipeline does not build a huge buffer.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -43,15 +45,21 @@ pub async fn handle(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr
 }
 
 async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::new();
     let mut out = Reply::new(false);
     let mut args = Vec::new();
     let mut shutdown = server.shutdown_signal();
     let info = client.info.clone();
     let mut decoder = Decoder::new(Limits::default());
+    let mut read_size = MIN_READ;
     loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+        // Wait holding no buffers: an idle connection costs only its task, as an idle Redis
+        // client costs little after its buffers shrink.
+        if buf.is_empty() {
+            buf = BytesMut::new();
+        }
+        if out.buf.is_empty() {
+            out.buf = Vec::new();
         }
         let timeout = server.config.timeout_secs.load(Relaxed);
         let idle = async {
@@ -61,14 +69,25 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
                 tokio::time::sleep(Duration::from_secs(timeout)).await
             }
         };
-        let n = tokio::select! {
-            r = socket.read_buf(&mut buf) => r?,
+        tokio::select! {
+            r = socket.readable() => r?,
             _ = info.kill.notified() => return Ok(()),
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
             _ = idle => return Ok(()),
+        }
+        // Grow the read size while reads fill it (big pipelines), shrink it back when they don't.
+        buf.reserve(read_size);
+        let spare = buf.capacity() - buf.len();
+        let n = match socket.try_read_buf(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
         };
-        if n == 0 {
-            return Ok(());
+        if n == spare {
+            read_size = (read_size * 2).min(MAX_READ);
+        } else if n < read_size / 4 {
+            read_size = (read_size / 2).max(MIN_READ);
         }
         server.stats.net_input_bytes.add(n as u64);
         decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
@@ -116,9 +135,5 @@ async fn write_out(server: &Server, socket: &mut TcpStream, out: &mut Reply) -> 
     socket.write_all(&out.buf).await?;
     server.stats.net_output_bytes.add(out.buf.len() as u64);
     out.buf.clear();
-    // Do not keep a big buffer around after one large reply.
-    if out.buf.capacity() > 1024 * 1024 {
-        out.buf = Vec::with_capacity(16 * 1024);
-    }
     Ok(())
 }
