@@ -111,12 +111,14 @@ pub struct Client {
     pub multi: Option<Vec<Vec<Bytes>>>,
     pub multi_failed: bool,
     pub watch_flag: WatchFlag,
-    pub watched: Vec<(usize, Box<[u8]>)>,
+    /// Watched keys: (db, key, whether it was already expired when watched).
+    pub watched: Vec<(usize, Box<[u8]>, bool)>,
     /// Close the connection once the replies so far are written (QUIT, protocol error, KILL).
     pub close_after_reply: bool,
-    /// Skip replies: CLIENT REPLY OFF / SKIP.
+    /// CLIENT REPLY OFF: no replies until ON.
     pub reply_off: bool,
-    pub reply_skip: bool,
+    /// CLIENT REPLY SKIP: no reply for the next command.
+    pub reply_skip_next: bool,
 }
 
 impl Client {
@@ -131,7 +133,7 @@ impl Client {
             watched: Vec::new(),
             close_after_reply: false,
             reply_off: false,
-            reply_skip: false,
+            reply_skip_next: false,
         }
     }
 }

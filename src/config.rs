@@ -96,6 +96,89 @@ impl fmt::Display for LoadError {
     }
 }
 
+/// Redis 7 keeps old names as aliases of new ones; setting either sets both.
+fn alias_of(name: &str) -> Option<String> {
+    const PAIRS: &[(&str, &str)] = &[("replica", "slave"), ("listpack", "ziplist")];
+    for (new, old) in PAIRS {
+        if name.contains(new) {
+            return Some(name.replacen(new, old, 1));
+        }
+        if name.contains(old) {
+            return Some(name.replacen(old, new, 1));
+        }
+    }
+    None
+}
+
+/// client-output-buffer-limit: `<class> <hard> <soft> <seconds>` groups, merged into the current
+/// setting and reported in bytes for all three classes, as Redis does.
+pub fn normalize_output_limits(current: &str, value: &str) -> Result<String, ConfigError> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err(bad("Wrong number of arguments in buffer limit configuration."));
+    }
+    let mut classes: Vec<(&str, [u64; 3])> = Vec::new();
+    let cur: Vec<&str> = current.split_whitespace().collect();
+    for chunk in cur.chunks_exact(4).chain(words.chunks_exact(4)) {
+        let class = match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => return Err(bad("Invalid client class specified in buffer limit configuration.")),
+        };
+        let (Some(hard), Some(soft), Ok(secs)) = (parse_memory(chunk[1]), parse_memory(chunk[2]), chunk[3].parse::<u64>()) else {
+            return Err(bad("Error in hard, soft or soft_seconds setting in buffer limit configuration."));
+        };
+        match classes.iter_mut().find(|(c, _)| *c == class) {
+            Some(entry) => entry.1 = [hard, soft, secs],
+            None => classes.push((class, [hard, soft, secs])),
+        }
+    }
+    let order = ["normal", "slave", "pubsub"];
+    classes.sort_by_key(|(c, _)| order.iter().position(|o| o == c));
+    Ok(classes
+        .iter()
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// notify-keyspace-events in Redis's canonical spelling ("KEA" is reported as "AKE").
+pub fn keyspace_events_canonical(value: &str) -> Result<String, ConfigError> {
+    const CLASSES: &str = "g$lshzxetdn";
+    const ALL: &str = "g$lshzxetd";
+    let mut set = std::collections::BTreeSet::new();
+    for c in value.chars() {
+        match c {
+            'A' => set.extend(ALL.chars()),
+            c if CLASSES.contains(c) || "KEm".contains(c) => {
+                set.insert(c);
+            }
+            _ => return Err(bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),
+        }
+    }
+    let mut out = String::new();
+    if ALL.chars().all(|c| set.contains(&c)) {
+        out.push('A');
+        if set.contains(&'n') {
+            out.push('n');
+        }
+    } else {
+        out.extend(CLASSES.chars().filter(|c| set.contains(c)));
+    }
+    out.extend("KEm".chars().filter(|c| set.contains(c)));
+    Ok(out)
+}
+
+/// Parameters whose values are sizes with units (Redis's MEMORY_CONFIG).
+const MEMORY_PARAMS: &[&str] = &[
+    "maxmemory",
+    "proto-max-bulk-len",
+    "client-query-buffer-limit",
+    "repl-backlog-size",
+    "active-defrag-ignore-bytes",
+];
+
 /// Parameters fixed at start (Redis's IMMUTABLE_CONFIG ones that respite acts on).
 const IMMUTABLE: &[&str] = &[
     "databases",
@@ -185,6 +268,9 @@ fn redis_defaults() -> BTreeMap<String, String> {
 /// Redis's memtoll: "1k" is 1000, "1kb" is 1024, likewise m/mb and g/gb; case does not matter.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.trim().to_ascii_lowercase();
+    if lower.is_empty() {
+        return Some(0);
+    }
     let (num, mul) = [
         ("gb", 1u64 << 30),
         ("mb", 1 << 20),
@@ -283,10 +369,11 @@ impl Config {
         for pattern in patterns {
             let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
             if !has_glob {
-                let name = String::from_utf8_lossy(pattern).to_ascii_lowercase();
-                if let Some(v) = params.get(&name) {
-                    if !out.iter().any(|(k, _)| *k == name) {
-                        out.push((name, v.clone()));
+                // Redis answers an exact name spelled as it was asked.
+                let asked = String::from_utf8_lossy(pattern).into_owned();
+                if let Some(v) = params.get(&asked.to_ascii_lowercase()) {
+                    if !out.iter().any(|(k, _)| k.eq_ignore_ascii_case(&asked)) {
+                        out.push((asked, v.clone()));
                     }
                 }
                 continue;
@@ -325,7 +412,11 @@ impl Config {
     fn set_one(&self, name: &str, value: &str, _at_start: bool) -> Result<(), ConfigError> {
         self.validate(name, value)?;
         let stored = self.apply(name, value)?;
-        self.params.write().insert(name.to_string(), stored);
+        let mut params = self.params.write();
+        if let Some(alias) = alias_of(name).filter(|a| params.contains_key(a)) {
+            params.insert(alias, stored.clone());
+        }
+        params.insert(name.to_string(), stored);
         Ok(())
     }
 
@@ -337,16 +428,28 @@ impl Config {
             return Err(bad("Unknown option"));
         };
         match name {
-            "maxmemory-policy" => EvictionPolicy::parse(value).map(|_| ()).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction")),
+            "maxmemory-policy" => EvictionPolicy::parse(value).map(|_| ()).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction")),
+            "proto-max-bulk-len" => match parse_memory(value) {
+                Some(n) if n >= 1 << 20 => Ok(()),
+                Some(_) => Err(bad("argument must be between 1048576 and 9223372036854775807 inclusive")),
+                None => Err(bad("argument must be a memory value")),
+            },
+            "notify-keyspace-events" => keyspace_events_canonical(value).map(|_| ()),
+            _ if MEMORY_PARAMS.contains(&name) => parse_memory(value).map(|_| ()).ok_or_else(|| bad("argument must be a memory value")),
             "loglevel" => ["debug", "verbose", "notice", "warning", "nothing"].contains(&value).then_some(()).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
             "port" => match value.parse::<u32>() {
                 Ok(p) if p <= 65535 => Ok(()),
                 _ => Err(bad("argument must be between 0 and 65535 inclusive")),
             },
-            "maxmemory-samples" => match value.parse::<i64>() {
-                Ok(n) if (1..=64).contains(&n) => Ok(()),
-                _ => Err(bad("argument must be between 1 and 64 inclusive")),
+                        "maxmemory-samples" => match value.parse::<i64>() {
+                Ok(n) if (1..=i32::MAX as i64).contains(&n) => Ok(()),
+                _ => Err(bad("argument must be between 1 and 2147483647 inclusive")),
             },
+            "lfu-log-factor" | "lfu-decay-time" => match value.parse::<i64>() {
+                Ok(n) if (0..=i32::MAX as i64).contains(&n) => Ok(()),
+                _ => Err(bad("argument must be between 0 and 2147483647 inclusive")),
+            },
+            "client-output-buffer-limit" => normalize_output_limits(&current, value).map(|_| ()),
             "hz" | "timeout" | "maxclients" | "databases" => match value.parse::<i64>() {
                 Ok(n) if n >= 0 => Ok(()),
                 Ok(_) => Err(bad("argument must be between 0 and 2147483647 inclusive")),
@@ -380,7 +483,14 @@ impl Config {
             "maxmemory-samples" => self.maxmemory_samples.store(num() as u32, Relaxed),
             "timeout" => self.timeout_secs.store(num(), Relaxed),
             "maxclients" => self.maxclients.store(num(), Relaxed),
-            "hz" => self.hz.store((num() as u32).clamp(1, 500), Relaxed),
+            "hz" => {
+                // Redis clamps hz into 1..=500 and reports the clamped value.
+                let hz = stored.parse::<i64>().unwrap_or(10).clamp(1, 500);
+                self.hz.store(hz as u32, Relaxed);
+                return Ok(hz.to_string());
+            }
+            "client-output-buffer-limit" => return normalize_output_limits(&current, value),
+            "notify-keyspace-events" => return keyspace_events_canonical(value),
             "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
             "protected-mode" => self.protected_mode.store(parse_bool(value).unwrap_or(true), Relaxed),
             "requirepass" => *self.requirepass.write() = if value.is_empty() { None } else { Some(value.as_bytes().to_vec()) },

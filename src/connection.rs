@@ -92,6 +92,7 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
         server.stats.net_input_bytes.add(n as u64);
         decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
         loop {
+            decoder.limits.unauthenticated = !client.authenticated;
             match decoder.decode(&mut buf, &mut args) {
                 Ok(true) => {
                     if args.is_empty() {

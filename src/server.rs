@@ -82,7 +82,8 @@ impl Server {
 
     /// Asks the server to stop: no new connections, in-flight replies finish.
     pub fn request_shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        // send_replace stores the value even while nobody is subscribed yet.
+        self.shutdown.send_replace(true);
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {

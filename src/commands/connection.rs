@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
-use super::{eq_ic, parse_i64, sub_arity, CmdError, CmdResult, Ctx};
+use super::{eq_ic, sub_arity, CmdError, CmdResult, Ctx};
 use crate::client::ClientInfo;
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -29,8 +29,8 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = parse_i64(&args[1])?;
-    if n < 0 || n as usize >= ctx.server.keyspace.databases() || n > i32::MAX as i64 {
+    let n = super::parse_i32(&args[1])?;
+    if n < 0 || n as usize >= ctx.server.keyspace.databases() {
         return Err(CmdError::DB_RANGE);
     }
     ctx.client.db = n as usize;
@@ -110,14 +110,14 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         i = 2;
     }
     let mut auth: Option<(Bytes, Bytes)> = None;
-    let mut name: Option<Bytes> = None;
     while i < args.len() {
         let more = args.len() - i - 1;
         if eq_ic(&args[i], "auth") && more >= 2 {
             auth = Some((args[i + 1].clone(), args[i + 2].clone()));
             i += 3;
         } else if eq_ic(&args[i], "setname") && more >= 1 {
-            name = Some(args[i + 1].clone());
+            // Redis 7.0 names the client while parsing, before (and regardless of) the auth check.
+            set_name(&ctx.client.info, &args[i + 1])?;
             i += 2;
         } else {
             return Err(CmdError::msg(format!(
@@ -130,10 +130,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         check_auth(ctx, Some(user), pass)?;
     }
     if !ctx.client.authenticated {
-        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
-    }
-    if let Some(name) = &name {
-        set_name(&ctx.client.info, name)?;
+        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(v) = proto {
         ctx.out.resp3 = v == 3;
@@ -214,34 +211,10 @@ pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
     )
 }
 
-const CLIENT_HELP: &[&str] = &[
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GETNAME",
-    "    Return the name of the current connection.",
-    "ID",
-    "    Return the ID of the current connection.",
-    "INFO",
-    "    Return information about the current client connection.",
-    "KILL <ip:port>",
-    "    Kill connection made from <ip:port>.",
-    "KILL <option> <value> [<option> <value> [...]]",
-    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO), TYPE normal, USER default.",
-    "LIST [options ...]",
-    "    Return information about client connections. Options: TYPE normal, ID id [id ...].",
-    "SETNAME <name>",
-    "    Assign the name <name> to the current connection.",
-    "SETINFO <option> <value>",
-    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-    "NO-EVICT (ON|OFF)",
-    "    Protect current client connection from eviction.",
-    "HELP",
-    "    Print this help.",
-];
-
 pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if eq_ic(sub, "help") {
-        return super::keys::help(ctx, CLIENT_HELP);
+        return super::docs::help(ctx, "client");
     }
     if eq_ic(sub, "id") {
         sub_arity(args, 2, "client|id")?;
@@ -284,6 +257,18 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     } else if eq_ic(sub, "kill") {
         sub_arity(args, -3, "client|kill")?;
         client_kill(ctx, args)?;
+    } else if eq_ic(sub, "reply") {
+        sub_arity(args, 3, "client|reply")?;
+        if eq_ic(&args[2], "on") {
+            ctx.client.reply_off = false;
+        } else if eq_ic(&args[2], "off") {
+            ctx.client.reply_off = true;
+        } else if eq_ic(&args[2], "skip") {
+            ctx.client.reply_skip_next = !ctx.client.reply_off;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        ctx.out.ok();
     } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
         sub_arity(args, 3, "client|no-evict")?;
         if !eq_ic(&args[2], "on") && !eq_ic(&args[2], "off") {

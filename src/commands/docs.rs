@@ -1,127 +1,121 @@
 //! COMMAND: COUNT, LIST, INFO, DOCS, GETKEYS. Names, arity and key positions come from the table;
 //! the descriptive parts (flags, ACL categories, key specs, argument docs for redis-cli's hints)
-//! are Redis 7.0.15's own replies, captured by tools/capture-redis-spec.py and decoded here with
-//! the redis-protocol crate.
+//! are Redis 7.0.15's own reply bytes, per command and subcommand, in RESP2 and RESP3, captured by
+//! tools/capture-redis-spec.py and served verbatim, so they match Redis byte for byte.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use redis_protocol::resp3::types::OwnedFrame;
 
 use super::{eq_ic, CmdError, CmdResult, Ctx, TABLE};
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 
-const INFO_RESP3: &[u8] = include_bytes!("redis-command-info.resp3");
-const DOCS_RESP3: &[u8] = include_bytes!("redis-command-docs.resp3");
+const SPEC: &[u8] = include_bytes!("redis-commands.spec");
 
-struct Spec {
-    info: HashMap<String, OwnedFrame>,
-    docs: HashMap<String, OwnedFrame>,
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Info,
+    Docs,
+    Help,
 }
 
-fn text(f: &OwnedFrame) -> Option<String> {
-    match f {
-        OwnedFrame::BlobString { data, .. } | OwnedFrame::SimpleString { data, .. } => Some(String::from_utf8_lossy(data).into_owned()),
-        _ => None,
-    }
-}
+type Spec = HashMap<(&'static str, Kind, bool), &'static [u8]>;
 
+/// (name, kind, resp3) -> one RESP frame.
 fn spec() -> &'static Spec {
-    static SPEC: OnceLock<Spec> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let mut info = HashMap::new();
-        if let Ok(Some((OwnedFrame::Array { data, .. }, _))) = redis_protocol::resp3::decode::complete::decode(INFO_RESP3) {
-            for item in data {
-                if let OwnedFrame::Array { data: fields, .. } = &item {
-                    if let Some(name) = fields.first().and_then(text) {
-                        info.insert(name, item);
-                    }
-                }
+    static SPEC_INDEX: OnceLock<Spec> = OnceLock::new();
+    SPEC_INDEX.get_or_init(|| {
+        let mut map = HashMap::new();
+        let mut rest = SPEC;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            let header = std::str::from_utf8(&rest[..nl]).unwrap_or_default();
+            let fields: Vec<&str> = header.split(' ').collect();
+            let [name, kind, proto, len] = fields[..] else { break };
+            let Ok(len) = len.parse::<usize>() else { break };
+            let body = &rest[nl + 1..];
+            if body.len() < len + 1 {
+                break;
             }
+            let kind = match kind {
+                "info" => Kind::Info,
+                "docs" => Kind::Docs,
+                _ => Kind::Help,
+            };
+            // The spec file is a static, so the name borrowed from it is 'static too.
+            let name: &'static str = std::str::from_utf8(&SPEC[SPEC.len() - rest.len()..][..name.len()]).unwrap_or_default();
+            map.insert((name, kind, proto == "3"), &body[..len]);
+            rest = &body[len + 1..];
         }
-        let mut docs = HashMap::new();
-        if let Ok(Some((OwnedFrame::Map { data, .. }, _))) = redis_protocol::resp3::decode::complete::decode(DOCS_RESP3) {
-            for (k, v) in data {
-                if let Some(name) = text(&k) {
-                    docs.insert(name, v);
-                }
-            }
-        }
-        Spec { info, docs }
+        map
     })
 }
 
-/// Writes a decoded frame as a reply in the client's protocol.
-fn write_frame(out: &mut Reply, f: &OwnedFrame) {
-    match f {
-        OwnedFrame::BlobString { data, .. } => out.bulk(data),
-        OwnedFrame::SimpleString { data, .. } => out.simple(&String::from_utf8_lossy(data)),
-        OwnedFrame::SimpleError { data, .. } => out.error(data.as_bytes()),
-        OwnedFrame::BlobError { data, .. } => out.error(data),
-        OwnedFrame::Number { data, .. } => out.int(*data),
-        OwnedFrame::Double { data, .. } => out.double(*data),
-        OwnedFrame::Boolean { data, .. } => out.boolean(*data),
-        OwnedFrame::VerbatimString { data, .. } => out.verbatim(data),
-        OwnedFrame::Array { data, .. } => {
-            out.array(data.len());
-            for x in data {
-                write_frame(out, x);
+fn frame(name: &str, kind: Kind, resp3: bool) -> Option<&'static [u8]> {
+    spec().get(&(name, kind, resp3)).copied()
+}
+
+/// Arity of each subcommand of each container command ("config" -> "get" -> -3), read from the
+/// captured RESP2 COMMAND INFO frames (`*10\r\n$N\r\nname\r\n:arity\r\n...`).
+fn subcommands() -> &'static HashMap<&'static str, HashMap<&'static str, i32>> {
+    static SUBS: OnceLock<HashMap<&'static str, HashMap<&'static str, i32>>> = OnceLock::new();
+    SUBS.get_or_init(|| {
+        let mut map: HashMap<&'static str, HashMap<&'static str, i32>> = HashMap::new();
+        for (&(name, kind, resp3), frame) in spec() {
+            let Some((container, sub)) = name.split_once('|') else { continue };
+            if kind != Kind::Info || resp3 {
+                continue;
+            }
+            let arity = std::str::from_utf8(frame)
+                .ok()
+                .and_then(|t| t.split("\r\n").nth(3))
+                .and_then(|l| l.strip_prefix(':'))
+                .and_then(|n| n.parse().ok());
+            if let Some(arity) = arity {
+                map.entry(container).or_default().insert(sub, arity);
             }
         }
-        // The capture stores Redis's sets as push frames (see tools/capture-redis-spec.py).
-        OwnedFrame::Push { data, .. } => {
-            out.set(data.len());
-            for x in data {
-                write_frame(out, x);
-            }
-        }
-        OwnedFrame::Set { data, .. } => {
-            out.set(data.len());
-            for x in data {
-                write_frame(out, x);
-            }
-        }
-        OwnedFrame::Map { data, .. } => {
-            out.map(data.len());
-            for (k, v) in data {
-                write_frame(out, k);
-                write_frame(out, v);
-            }
-        }
-        _ => out.null(),
+        map
+    })
+}
+
+/// For container commands (CONFIG, CLIENT ...): the subcommand must exist and get its arity,
+/// checked before the command runs or is queued, as Redis's command table does.
+pub fn check_subcommand(name: &str, args: &[Bytes]) -> CmdResult {
+    let Some(subs) = subcommands().get(name) else {
+        return Ok(());
+    };
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    // CLIENT SETINFO arrived in Redis 7.2; respite takes it because current clients send it.
+    let extra = (name == "client" && sub == "setinfo").then_some(4);
+    let Some(arity) = subs.get(sub.as_str()).copied().or(extra) else {
+        return Err(CmdError::unknown_subcommand(&args[1], name));
+    };
+    super::sub_arity(args, arity, &format!("{name}|{sub}"))
+}
+
+/// A container command's HELP, as Redis 7.0.15 words it.
+pub fn help(ctx: &mut Ctx<'_>, name: &str) -> CmdResult {
+    match frame(name, Kind::Help, ctx.out.resp3) {
+        Some(f) => ctx.out.raw(f),
+        None => ctx.out.array(0),
     }
+    Ok(())
 }
 
 fn write_info(out: &mut Reply, name: &str) {
-    match spec().info.get(name) {
-        Some(f) => write_frame(out, f),
-        None => out.null_array(),
+    match frame(name, Kind::Info, out.resp3) {
+        Some(f) => out.raw(f),
+        None => out.null(),
     }
 }
 
-const HELP: &[&str] = &[
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "(no subcommand)",
-    "    Return details about all Redis commands.",
-    "COUNT",
-    "    Return the total number of commands in this Redis server.",
-    "LIST",
-    "    Return a list of all commands in this Redis server.",
-    "INFO [<command-name> ...]",
-    "    Return details about multiple Redis commands.",
-    "    If no command names are given, documentation details for all",
-    "    commands are returned.",
-    "DOCS [<command-name> ...]",
-    "    Return documentation details about multiple Redis commands.",
-    "    If no command names are given, documentation details for all",
-    "    commands are returned.",
-    "GETKEYS <full-command>",
-    "    Return the keys from a full Redis command.",
-    "HELP",
-    "    Print this help.",
-];
+/// Table rows and, for container commands, their subcommands ("config|get").
+fn known(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    frame(&lower, Kind::Info, false).is_some() && super::lookup(lower.split('|').next().unwrap_or_default().as_bytes()).is_some()
+}
 
 pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
@@ -134,7 +128,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let sub = &args[1];
     if eq_ic(sub, "help") {
-        return super::keys::help(ctx, HELP);
+        return help(ctx, "command");
     }
     if eq_ic(sub, "count") {
         super::sub_arity(args, 2, "command|count")?;
@@ -148,23 +142,32 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else {
             out.array(args.len() - 2);
             for name in &args[2..] {
-                match super::lookup(name) {
-                    Some(i) => write_info(out, TABLE[i].name),
-                    None => out.null_array(),
+                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                if known(&name) {
+                    write_info(out, &name);
+                } else {
+                    out.null();
                 }
             }
         }
     } else if eq_ic(sub, "docs") {
-        let names: Vec<&str> = if args.len() == 2 {
-            TABLE.iter().map(|c| c.name).collect()
+        let names: Vec<String> = if args.len() == 2 {
+            TABLE.iter().map(|c| c.name.to_string()).collect()
         } else {
-            args[2..].iter().filter_map(|n| super::lookup(n).map(|i| TABLE[i].name)).collect()
+            args[2..]
+                .iter()
+                .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
+                .filter(|n| known(n))
+                .collect()
         };
-        let found: Vec<(&str, &OwnedFrame)> = names.iter().filter_map(|n| spec().docs.get(*n).map(|d| (*n, d))).collect();
+        let found: Vec<(String, &[u8])> = names
+            .into_iter()
+            .filter_map(|n| frame(&n, Kind::Docs, out.resp3).map(|d| (n, d)))
+            .collect();
         out.map(found.len());
         for (name, doc) in found {
             out.bulk(name.as_bytes());
-            write_frame(out, doc);
+            out.raw(doc);
         }
     } else if eq_ic(sub, "list") {
         let filter = match args.len() {
@@ -188,7 +191,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             out.bulk(n.as_bytes());
         }
     } else if eq_ic(sub, "getkeys") {
-        super::sub_arity(args, -3, "command|getkeys")?;
+        super::sub_arity(args, -4, "command|getkeys")?;
         let Some(i) = super::lookup(&args[2]) else {
             return Err(CmdError::msg("ERR Invalid command specified"));
         };
@@ -217,41 +220,42 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn in_acl_category(name: &str, cat: &[u8]) -> bool {
-    let Some(OwnedFrame::Array { data, .. }) = spec().info.get(name) else {
-        return false;
-    };
-    let wanted = format!("@{}", String::from_utf8_lossy(cat).to_ascii_lowercase());
-    match data.get(6) {
-        Some(OwnedFrame::Push { data, .. }) | Some(OwnedFrame::Array { data, .. }) => {
-            data.iter().any(|f| text(f).as_deref() == Some(wanted.as_str()))
-        }
-        _ => false,
-    }
+    // The RESP2 COMMAND INFO frame lists categories as simple strings: "+@read\r\n".
+    let wanted = format!("+@{}\r\n", String::from_utf8_lossy(cat).to_ascii_lowercase());
+    frame(name, Kind::Info, false).is_some_and(|f| f.windows(wanted.len()).any(|w| w == wanted.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis_protocol::resp2::types::OwnedFrame;
 
     fn num(f: &OwnedFrame) -> i64 {
         match f {
-            OwnedFrame::Number { data, .. } => *data,
-            _ => panic!("not a number"),
+            OwnedFrame::Integer(n) => *n,
+            other => panic!("not a number: {other:?}"),
         }
     }
 
-    /// The table's arity and key positions are Redis's, for every command.
+    /// The table's arity and key positions are Redis's, for every command (decoded with the
+    /// redis-protocol crate).
     #[test]
     fn table_matches_redis_command_info() {
         for c in TABLE {
-            let Some(OwnedFrame::Array { data, .. }) = spec().info.get(c.name) else {
-                panic!("no captured COMMAND INFO for {}", c.name);
+            let raw = frame(c.name, Kind::Info, false).unwrap_or_else(|| panic!("no captured COMMAND INFO for {}", c.name));
+            let (OwnedFrame::Array(data), used) = redis_protocol::resp2::decode::decode(raw).unwrap().unwrap() else {
+                panic!("not an array")
             };
+            assert_eq!(used, raw.len(), "one whole frame for {}", c.name);
             assert_eq!(num(&data[1]), c.arity as i64, "arity of {}", c.name);
             assert_eq!(num(&data[3]), c.first_key as i64, "first key of {}", c.name);
             assert_eq!(num(&data[4]), c.last_key as i64, "last key of {}", c.name);
             assert_eq!(num(&data[5]), c.step as i64, "step of {}", c.name);
-            assert!(spec().docs.contains_key(c.name), "docs for {}", c.name);
+            for resp3 in [false, true] {
+                assert!(frame(c.name, Kind::Docs, resp3).is_some(), "docs for {}", c.name);
+                assert!(frame(c.name, Kind::Info, resp3).is_some(), "info for {}", c.name);
+            }
         }
+        assert!(frame("config|get", Kind::Info, true).is_some());
     }
 }

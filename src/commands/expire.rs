@@ -104,7 +104,7 @@ pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    ttl_generic(ctx, &args[1], |at, _| at / 1000)
+    ttl_generic(ctx, &args[1], |at, _| (at + 500) / 1000)
 }
 
 pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -71,11 +71,26 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Parses a SCAN-family cursor: an unsigned 64-bit decimal.
+/// Parses a SCAN-family cursor as Redis does, with strtoul: an optional sign ("-1" wraps to the
+/// largest cursor), decimal digits, nothing else; "" is cursor 0.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(arg)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))
+    let invalid = || CmdError::msg("ERR invalid cursor");
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(invalid());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -193,13 +208,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if eq_ic(&args[i], "replace") {
             replace = true;
         } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
-            dst_db = parse_db(ctx.server, &args[i + 1]).map_err(|e| {
-                if e == CmdError::NOT_INT {
-                    CmdError::NOT_INT
-                } else {
-                    CmdError::DB_RANGE
-                }
-            })?;
+            dst_db = parse_db(ctx.server, &args[i + 1])?;
             i += 1;
         } else {
             return Err(CmdError::SYNTAX);
@@ -248,8 +257,9 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let a = super::parse_i64_strict(&args[1]).ok_or_else(|| CmdError::msg("ERR invalid first DB index"))?;
-    let b = super::parse_i64_strict(&args[2]).ok_or_else(|| CmdError::msg("ERR invalid second DB index"))?;
+    let index = |a: &[u8]| super::parse_i64_strict(a).filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64);
+    let a = index(&args[1]).ok_or_else(|| CmdError::msg("ERR invalid first DB index"))?;
+    let b = index(&args[2]).ok_or_else(|| CmdError::msg("ERR invalid second DB index"))?;
     let n = ctx.server.keyspace.databases() as i64;
     if a < 0 || a >= n || b < 0 || b >= n {
         return Err(CmdError::DB_RANGE);
@@ -287,36 +297,10 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-const OBJECT_HELP: &[&str] = &[
-    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "ENCODING <key>",
-    "    Return the kind of internal representation used in order to store the value",
-    "    associated with a <key>.",
-    "FREQ <key>",
-    "    Return the access frequency index of the <key>. The returned integer is",
-    "    proportional to the logarithm of the recent access frequency of the key.",
-    "IDLETIME <key>",
-    "    Return the idle time of the <key>, that is the approximated number of",
-    "    seconds elapsed since the last access to the key.",
-    "REFCOUNT <key>",
-    "    Return the number of references of the value associated with the specified",
-    "    <key>.",
-    "HELP",
-    "    Print this help.",
-];
-
-pub fn help(ctx: &mut Ctx<'_>, lines: &[&str]) -> CmdResult {
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    Ok(())
-}
-
 pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if eq_ic(sub, "help") {
-        return help(ctx, OBJECT_HELP);
+        return super::docs::help(ctx, "object");
     }
     let name = if eq_ic(sub, "encoding") {
         "object|encoding"
@@ -383,27 +367,10 @@ pub fn memory_usage_of(key: &[u8], e: &Entry) -> usize {
     main + expire + e.value.heap_size()
 }
 
-const MEMORY_HELP: &[&str] = &[
-    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "DOCTOR",
-    "    Return memory problems reports.",
-    "MALLOC-STATS",
-    "    Return internal statistics report from the memory allocator.",
-    "PURGE",
-    "    Attempt to purge dirty pages for reclamation by the allocator.",
-    "STATS",
-    "    Return information about the memory usage of the server.",
-    "USAGE <key> [SAMPLES <count>]",
-    "    Return memory in bytes used by <key> and its value. Nested values are",
-    "    sampled up to <count> times (default: 5, 0 means sample all).",
-    "HELP",
-    "    Print this help.",
-];
-
 pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if eq_ic(sub, "help") {
-        return help(ctx, MEMORY_HELP);
+        return super::docs::help(ctx, "memory");
     }
     if eq_ic(sub, "usage") {
         sub_arity(args, -3, "memory|usage")?;

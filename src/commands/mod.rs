@@ -209,6 +209,12 @@ impl CmdError {
     }
 }
 
+/// `b` as C's %.*s prints it: up to the first NUL, at most `n` bytes.
+fn c_str(b: &[u8], n: usize) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len()).min(n);
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
 fn truncate(b: &[u8], n: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned()
 }
@@ -235,23 +241,40 @@ impl Ctx<'_> {
 
 /// Runs one command from a client: lookup, arity, auth, MULTI queueing, then the handler.
 pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    // CLIENT REPLY OFF/SKIP: run the command, then drop what it wrote.
+    let mark = out.buf.len();
+    let skip_this = std::mem::take(&mut client.reply_skip_next);
+    dispatch(server, client, out, args);
+    if client.reply_off || skip_this || client.reply_skip_next {
+        out.buf.truncate(mark);
+    }
+}
+
+fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     let start = Instant::now();
     let now = server.keyspace.clock.at(start);
     client.info.last_interaction.store(now, std::sync::atomic::Ordering::Relaxed);
     let Some(idx) = lookup(&args[0]) else {
-        let mut msg = format!("ERR unknown command '{}', with args beginning with: ", truncate(&args[0], 128));
+        // As Redis's sdscatprintf with %.*s: C strings end at a NUL byte; the argument list is
+        // cut once it reaches 128 bytes.
+        let mut list = String::new();
         for a in &args[1..] {
-            if msg.len() >= 128 + 60 {
+            if list.len() >= 128 {
                 break;
             }
-            msg.push_str(&format!("'{}' ", truncate(a, 128)));
+            list.push_str(&format!("'{}' ", c_str(a, 128 - list.len())));
         }
+        let msg = format!("ERR unknown command '{}', with args beginning with: {list}", c_str(&args[0], 128));
         reject(server, client, out, None, &CmdError::msg(msg));
         return;
     };
     let cmd = &TABLE[idx];
     if (cmd.arity > 0 && args.len() != cmd.arity as usize) || args.len() < cmd.arity.unsigned_abs() as usize {
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
+        return;
+    }
+    if let Err(e) = docs::check_subcommand(cmd.name, args) {
+        reject(server, client, out, Some(idx), &e);
         return;
     }
     if !client.authenticated && cmd.flags & NO_AUTH == 0 {
@@ -327,6 +350,21 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
 }
 
 fn reject(server: &Server, client: &mut Client, out: &mut Reply, idx: Option<usize>, err: &CmdError) {
+    // A refused EXEC ends the transaction, and says why (Redis's rejectCommand).
+    if idx.is_some_and(|i| TABLE[i].name == "exec") {
+        client.multi = None;
+        client.multi_failed = false;
+        client.info.multi.store(-1, std::sync::atomic::Ordering::Relaxed);
+        transactions::unwatch_all(&server.keyspace, client);
+        if let Some(i) = idx {
+            server.command_stats.reject(i);
+        }
+        let reason = err.0.strip_prefix("ERR ").unwrap_or(&err.0);
+        let msg = format!("EXECABORT Transaction discarded because of: {reason}");
+        out.error(msg.as_bytes());
+        server.stats.count_error(msg.as_bytes());
+        return;
+    }
     if client.multi.is_some() {
         client.multi_failed = true;
     }
@@ -362,7 +400,11 @@ pub fn parse_f64(arg: &[u8]) -> Result<f64, CmdError> {
     let v: f64 = match s.to_ascii_lowercase().as_str() {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
         "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => s.parse().map_err(|_| CmdError::NOT_FLOAT)?,
+        lower => match s.parse() {
+            Ok(v) => v,
+            // strtold also reads C99 hex floats: 0x10, 0x1p4, -0x1.8p1.
+            Err(_) => parse_hex_float(lower).ok_or(CmdError::NOT_FLOAT)?,
+        },
     };
     if v.is_nan() {
         return Err(CmdError::NOT_FLOAT);
@@ -370,9 +412,49 @@ pub fn parse_f64(arg: &[u8]) -> Result<f64, CmdError> {
     Ok(v)
 }
 
+/// Redis's getIntFromObjectOrReply: an integer that must fit in 32 bits.
+pub fn parse_i32(arg: &[u8]) -> Result<i64, CmdError> {
+    let n = parse_i64_strict(arg).ok_or(CmdError::NOT_INT)?;
+    if n < i32::MIN as i64 || n > i32::MAX as i64 {
+        return Err(CmdError::msg(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
+    Ok(n)
+}
+
+/// A C99 hexadecimal float ("0x1.8p3"), lowercase.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (neg, s) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let s = s.strip_prefix("0x")?;
+    let (mantissa, exp) = match s.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
+}
+
 /// A database index argument (SELECT, MOVE, COPY DB).
 pub fn parse_db(server: &Server, arg: &[u8]) -> Result<usize, CmdError> {
-    let n = parse_i64_strict(arg).ok_or(CmdError::NOT_INT)?;
+    let n = parse_i32(arg)?;
     if n < 0 || n as usize >= server.keyspace.databases() {
         return Err(CmdError::DB_RANGE);
     }

@@ -6,24 +6,10 @@ use bytes::Bytes;
 
 use super::{eq_ic, parse_i64, sub_arity, CmdError, CmdResult, Ctx};
 
-const CONFIG_HELP: &[&str] = &[
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GET <pattern>",
-    "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>",
-    "    Set the configuration <directive> to <value>.",
-    "RESETSTAT",
-    "    Reset statistics reported by the INFO command.",
-    "REWRITE",
-    "    Rewrite the configuration file.",
-    "HELP",
-    "    Print this help.",
-];
-
 pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if eq_ic(sub, "help") {
-        return super::keys::help(ctx, CONFIG_HELP);
+        return super::docs::help(ctx, "config");
     }
     if eq_ic(sub, "get") {
         sub_arity(args, -3, "config|get")?;
@@ -37,19 +23,20 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     } else if eq_ic(sub, "set") {
         sub_arity(args, -4, "config|set")?;
         if !args.len().is_multiple_of(2) {
-            return Err(CmdError::wrong_args("config|set"));
+            return Err(CmdError::SYNTAX);
         }
         let mut pairs: Vec<(String, String)> = Vec::new();
         for pair in args[2..].chunks_exact(2) {
-            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            let asked = String::from_utf8_lossy(&pair[0]).into_owned();
+            let name = asked.to_ascii_lowercase();
             if !ctx.server.config.exists(&name) {
                 return Err(CmdError::msg(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{asked}'"
                 )));
             }
             if pairs.iter().any(|(n, _)| *n == name) {
                 return Err(CmdError::msg(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                    "ERR CONFIG SET failed (possibly related to argument '{asked}') - duplicate parameter"
                 )));
             }
             pairs.push((name, String::from_utf8_lossy(&pair[1]).into_owned()));
@@ -118,6 +105,9 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if eq_ic(&args[1], "help") {
+        return super::docs::help(ctx, "function");
+    }
     let sub = &args[1];
     if eq_ic(sub, "flush") {
         match args.len() {
@@ -128,6 +118,19 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.ok();
     } else if eq_ic(sub, "list") {
         ctx.out.array(0);
+    } else if eq_ic(sub, "stats") {
+        // No scripting engine runs functions here; the reply Redis gives with none loaded.
+        ctx.out.map(2);
+        ctx.out.bulk(b"running_script");
+        ctx.out.null();
+        ctx.out.bulk(b"engines");
+        ctx.out.map(1);
+        ctx.out.bulk(b"LUA");
+        ctx.out.map(2);
+        ctx.out.bulk(b"libraries_count");
+        ctx.out.int(0);
+        ctx.out.bulk(b"functions_count");
+        ctx.out.int(0);
     } else {
         return Err(CmdError::unknown_subcommand(sub, "function"));
     }
@@ -178,6 +181,9 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if eq_ic(&args[1], "help") {
+        return super::docs::help(ctx, "latency");
+    }
     // respite does not sample latency events (latency-monitor-threshold is 0 by default in
     // Redis too, where these replies are the same empty ones).
     let sub = &args[1];
@@ -194,12 +200,20 @@ pub fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if eq_ic(&args[1], "help") {
+        return super::docs::help(ctx, "slowlog");
+    }
     let sub = &args[1];
     if eq_ic(sub, "get") {
+        if args.len() > 3 {
+            return Err(CmdError::msg(
+                "ERR unknown subcommand or wrong number of arguments for 'GET'. Try SLOWLOG HELP.",
+            ));
+        }
         if let Some(n) = args.get(2) {
-            let n = parse_i64(n)?;
-            if n < -1 {
-                return Err(CmdError::msg("ERR count should be greater than or equal to -1"));
+            match super::parse_i64_strict(n) {
+                Some(n) if n >= -1 => {}
+                _ => return Err(CmdError::msg("ERR count should be greater than or equal to -1")),
             }
         }
         ctx.out.array(0);

@@ -56,11 +56,66 @@ enum Cond {
     Xx,
 }
 
+/// An expiry option of SET/GETEX (Redis's OBJ_EX ... flags): the same option may repeat, the last
+/// value winning; two different ones conflict.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum ExpireOpt {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+    KeepTtl,
+    Persist,
+}
+
+fn expire_opt(a: &[u8], with_value: bool) -> Option<ExpireOpt> {
+    let opt = if eq_ic(a, "ex") {
+        ExpireOpt::Ex
+    } else if eq_ic(a, "px") {
+        ExpireOpt::Px
+    } else if eq_ic(a, "exat") {
+        ExpireOpt::ExAt
+    } else if eq_ic(a, "pxat") {
+        ExpireOpt::PxAt
+    } else if eq_ic(a, "keepttl") {
+        ExpireOpt::KeepTtl
+    } else if eq_ic(a, "persist") {
+        ExpireOpt::Persist
+    } else {
+        return None;
+    };
+    let takes_value = !matches!(opt, ExpireOpt::KeepTtl | ExpireOpt::Persist);
+    (takes_value == with_value || !takes_value).then_some(opt)
+}
+
+/// Records an expiry option; Err if a different one was already given.
+fn note_expire<'a>(current: &mut Option<(ExpireOpt, Option<&'a Bytes>)>, opt: ExpireOpt, value: Option<&'a Bytes>) -> CmdResult {
+    match current {
+        Some((kind, _)) if *kind != opt => Err(CmdError::SYNTAX),
+        _ => {
+            *current = Some((opt, value));
+            Ok(())
+        }
+    }
+}
+
+/// The deadline an expiry option sets (None for PERSIST/KEEPTTL, which are handled apart).
+fn deadline(now: i64, opt: ExpireOpt, value: Option<&Bytes>, cmd: &str) -> Result<Option<i64>, CmdError> {
+    let Some(value) = value else { return Ok(None) };
+    let (unit_ms, absolute) = match opt {
+        ExpireOpt::Ex => (false, false),
+        ExpireOpt::Px => (true, false),
+        ExpireOpt::ExAt => (false, true),
+        ExpireOpt::PxAt => (true, true),
+        ExpireOpt::KeepTtl | ExpireOpt::Persist => return Ok(None),
+    };
+    expire_at(now, unit_ms, absolute, value, cmd).map(Some)
+}
+
 pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut cond = Cond::Always;
-    let mut ttl = Ttl::Clear;
     let mut get = false;
-    let mut expire_given = false;
+    let mut expire: Option<(ExpireOpt, Option<&Bytes>)> = None;
     let mut i = 3;
     while i < args.len() {
         let a = &args[i];
@@ -71,24 +126,26 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             cond = Cond::Xx;
         } else if eq_ic(a, "get") {
             get = true;
-        } else if eq_ic(a, "keepttl") && !expire_given {
-            ttl = Ttl::Keep;
-            expire_given = true;
-        } else if let (true, false, Some(next)) = (
-            eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat"),
-            expire_given,
-            next,
-        ) {
-            let unit_ms = eq_ic(a, "px") || eq_ic(a, "pxat");
-            let absolute = eq_ic(a, "exat") || eq_ic(a, "pxat");
-            ttl = Ttl::At(expire_at(ctx.now, unit_ms, absolute, next, "set")?);
-            expire_given = true;
-            i += 1;
+        } else if let Some(opt) = expire_opt(a, next.is_some()).filter(|o| *o != ExpireOpt::Persist) {
+            if opt == ExpireOpt::KeepTtl {
+                note_expire(&mut expire, opt, None)?;
+            } else {
+                note_expire(&mut expire, opt, next)?;
+                i += 1;
+            }
         } else {
             return Err(CmdError::SYNTAX);
         }
         i += 1;
     }
+    let ttl = match expire {
+        None => Ttl::Clear,
+        Some((ExpireOpt::KeepTtl, _)) => Ttl::Keep,
+        Some((opt, value)) => match deadline(ctx.now, opt, value, "set")? {
+            Some(at) => Ttl::At(at),
+            None => Ttl::Clear,
+        },
+    };
     let (key, value) = (&args[1], &args[2]);
     let now = ctx.now;
     let out = &mut *ctx.out;
@@ -196,36 +253,35 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    // None: leave the TTL; Some(None): PERSIST; Some(Some(at)): new deadline.
-    let mut change: Option<Option<i64>> = None;
+    let mut expire: Option<(ExpireOpt, Option<&Bytes>)> = None;
     let mut i = 2;
     while i < args.len() {
-        let a = &args[i];
         let next = args.get(i + 1);
-        if eq_ic(a, "persist") && change.is_none() {
-            change = Some(None);
-        } else if let (true, true, Some(next)) = (
-            eq_ic(a, "ex") || eq_ic(a, "px") || eq_ic(a, "exat") || eq_ic(a, "pxat"),
-            change.is_none(),
-            next,
-        ) {
-            let unit_ms = eq_ic(a, "px") || eq_ic(a, "pxat");
-            let absolute = eq_ic(a, "exat") || eq_ic(a, "pxat");
-            change = Some(Some(expire_at(ctx.now, unit_ms, absolute, next, "getex")?));
-            i += 1;
-        } else {
-            return Err(CmdError::SYNTAX);
+        match expire_opt(&args[i], next.is_some()).filter(|o| *o != ExpireOpt::KeepTtl) {
+            Some(ExpireOpt::Persist) => note_expire(&mut expire, ExpireOpt::Persist, None)?,
+            Some(opt) => {
+                note_expire(&mut expire, opt, next)?;
+                i += 1;
+            }
+            None => return Err(CmdError::SYNTAX),
         }
         i += 1;
     }
     let ks = &ctx.server.keyspace;
     let (db, now) = (ctx.client.db, ctx.now);
+    // As Redis: the key is looked up before the time argument is parsed.
     let value: Option<Vec<u8>> = ks.read(db, &args[1], now, Lookup::Read, |e| {
         e.map(|e| string_of(e).map(|s| s.to_vec())).transpose()
     })?;
     let Some(value) = value else {
         ctx.out.null();
         return Ok(());
+    };
+    // None: leave the TTL; Some(None): PERSIST; Some(Some(at)): new deadline.
+    let change: Option<Option<i64>> = match expire {
+        None => None,
+        Some((ExpireOpt::Persist, _)) => Some(None),
+        Some((opt, v)) => Some(deadline(now, opt, v, "getex")?),
     };
     if let Some(change) = change {
         ks.write(db, &args[1], now, |slot| match change {

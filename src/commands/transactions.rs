@@ -26,7 +26,15 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     };
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
     let failed = std::mem::take(&mut ctx.client.multi_failed);
-    let dirty = ctx.client.watch_flag.load(Ordering::Relaxed);
+    // As Redis's isWatchedKeyExpired: a watched key whose TTL ran out since WATCH counts as
+    // modified even if nothing has reclaimed it yet.
+    let now = ctx.now;
+    let expired_since = ctx
+        .client
+        .watched
+        .iter()
+        .any(|(db, key, expired_at_watch)| !expired_at_watch && ctx.server.keyspace.is_expired_in_place(*db, key, now));
+    let dirty = ctx.client.watch_flag.load(Ordering::Relaxed) || expired_since;
     unwatch_all(&ctx.server.keyspace, ctx.client);
     if failed {
         return Err(CmdError::msg("EXECABORT Transaction discarded because of previous errors."));
@@ -60,11 +68,12 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let db = ctx.client.db;
     for key in &args[1..] {
-        if ctx.client.watched.iter().any(|(d, k)| *d == db && **k == **key) {
+        if ctx.client.watched.iter().any(|(d, k, _)| *d == db && **k == **key) {
             continue;
         }
         ctx.server.keyspace.watch(db, key, &ctx.client.watch_flag);
-        ctx.client.watched.push((db, key[..].into()));
+        let expired = ctx.server.keyspace.is_expired_in_place(db, key, ctx.now);
+        ctx.client.watched.push((db, key[..].into(), expired));
     }
     ctx.out.ok();
     Ok(())
@@ -78,7 +87,7 @@ pub fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// Drops every WATCH of a client (EXEC, DISCARD, UNWATCH, RESET, disconnect).
 pub fn unwatch_all(ks: &Keyspace, client: &mut Client) {
-    for (db, key) in client.watched.drain(..) {
+    for (db, key, _) in client.watched.drain(..) {
         ks.unwatch(db, &key, &client.watch_flag);
     }
     client.watch_flag.store(false, Ordering::Relaxed);

@@ -285,6 +285,12 @@ impl Keyspace {
         }
     }
 
+    /// True if the key is stored but its TTL has passed (not yet reclaimed).
+    pub fn is_expired_in_place(&self, db: usize, key: &[u8], now: i64) -> bool {
+        let (shard, hash) = self.locate(db, key);
+        shard.lock().main.get(hash, key).is_some_and(|n| n.value.is_expired(now))
+    }
+
     /// Keys in a database, counting keys whose TTL passed but which are not yet reclaimed (as
     /// Redis's DBSIZE does).
     pub fn dbsize(&self, db: usize) -> usize {

@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_bulk_len: usize,
     /// Largest multibulk element count accepted (Redis: INT_MAX; 1024*1024 in later versions).
     pub max_multibulk: usize,
+    /// Before AUTH, Redis accepts only small commands (10 elements, 16 KB bulks).
+    pub unauthenticated: bool,
 }
 
 impl Default for Limits {
@@ -23,6 +25,7 @@ impl Default for Limits {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
             max_multibulk: i32::MAX as usize,
+            unauthenticated: false,
         }
     }
 }
@@ -88,6 +91,9 @@ impl Decoder {
             Some(n) if n <= self.limits.max_multibulk as i64 => n,
             _ => return Err(ProtocolError::new("invalid multibulk length")),
         };
+        if self.limits.unauthenticated && count > 10 {
+            return Err(ProtocolError::new("unauthenticated multibulk length"));
+        }
         if count <= 0 {
             return Ok(Parsed::Spans(pos));
         }
@@ -108,6 +114,9 @@ impl Decoder {
                 Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => n as usize,
                 _ => return Err(ProtocolError::new("invalid bulk length")),
             };
+            if self.limits.unauthenticated && len > 16384 {
+                return Err(ProtocolError::new("unauthenticated bulk length"));
+            }
             // Like Redis, the two bytes after the payload are skipped, not checked.
             if buf.len() - body < len + 2 {
                 return Ok(Parsed::Incomplete);
