@@ -503,9 +503,11 @@ impl Cache {
     }
 
     /// After a write: new generations for `scopes` of `user`, so nothing cached before the write is
-    /// served again; then the now-unreachable values are deleted (UNLINK, by pattern for the
-    /// namespaces with many keys) to give their memory back. Call after the DB commit.
-    pub async fn invalidate_user(&self, user: i64, scopes: &[Scope]) {
+    /// served again (one round trip, before the write answers); then, in the background, the
+    /// now-unreachable values are deleted (UNLINK, by SCAN MATCH pattern for the namespaces with
+    /// many keys) to give their memory back. SCAN walks the whole keyspace, which would make every
+    /// write as slow as the keyspace is large. Call after the DB commit.
+    pub async fn invalidate_user(self: &Arc<Self>, user: i64, scopes: &[Scope]) {
         {
             let mut local = self.local_gen.lock().unwrap();
             for scope in scopes {
@@ -523,21 +525,22 @@ impl Cache {
                 return;
             }
         };
-        for scope in scopes {
-            match scope {
-                Scope::Stats => {
-                    self.invalidate_keys(
-                        conn.clone(),
-                        &[Cache::key(scope.namespace(), user, &[&crate::app::today().to_string()])],
-                    )
-                    .await
-                }
-                _ => {
-                    self.invalidate_pattern(conn.clone(), &format!("{}:{user}:*", scope.namespace()))
-                        .await
-                }
-            };
-        }
+        let (cache, scopes) = (self.clone(), scopes.to_vec());
+        tokio::spawn(async move {
+            for scope in scopes {
+                match scope {
+                    Scope::Stats => {
+                        let key = Cache::key(scope.namespace(), user, &[&crate::app::today().to_string()]);
+                        cache.invalidate_keys(conn.clone(), &[key]).await
+                    }
+                    _ => {
+                        cache
+                            .invalidate_pattern(conn.clone(), &format!("{}:{user}:*", scope.namespace()))
+                            .await
+                    }
+                };
+            }
+        });
     }
 
     async fn bump(&self, mut conn: ConnectionManager, user: i64, scopes: &[Scope]) -> bool {
@@ -586,7 +589,7 @@ impl Cache {
                         .arg("MATCH")
                         .arg(&pattern)
                         .arg("COUNT")
-                        .arg(500)
+                        .arg(1000)
                         .query_async(&mut conn),
                 )
                 .await;

@@ -190,6 +190,16 @@ impl Db {
         Ok(Db { pool, backend, metrics })
     }
 
+    /// A transaction that will write. SQLite's default deferred BEGIN takes the write lock only at
+    /// the first write, and a reader upgrading to writer fails with "database is locked" instead of
+    /// waiting; BEGIN IMMEDIATE takes it up front, so busy_timeout applies.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     fn count(&self, query: &str) {
         self.metrics.db_queries.with_label_values(&[query]).inc();
     }
@@ -254,7 +264,7 @@ impl Db {
         remembered: bool,
         today: NaiveDate,
     ) -> Result<CompletedReview, WriteError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count("complete_select");
         let row =
             sqlx::query("SELECT id, interval_index FROM review_schedules WHERE user_id = $1 AND content_id = $2 AND is_active = TRUE")
@@ -454,7 +464,7 @@ impl Db {
         category_slug: Option<&str>,
         today: NaiveDate,
     ) -> Result<i64, WriteError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let category_id = match category_slug {
             Some(slug) => Some(self.category_id(&mut tx, slug).await?),
             None => None,
@@ -487,7 +497,7 @@ impl Db {
 
     /// Applies `change` to the user's content. NotFound for a missing id or another user's content.
     pub async fn update_content(&self, user: i64, id: i64, change: &ContentChange) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count("content_owned");
         let row = sqlx::query("SELECT title, body, category_id FROM contents WHERE id = $1 AND author_id = $2")
             .bind(id)
@@ -517,7 +527,7 @@ impl Db {
 
     /// Deletes the user's content with its schedule and history.
     pub async fn delete_content(&self, user: i64, id: i64) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.count("content_owned");
         let owned = sqlx::query("SELECT id FROM contents WHERE id = $1 AND author_id = $2")
             .bind(id)

@@ -142,7 +142,7 @@ pub async fn run(database_url: &str, users: usize, contents: usize, tokens_path:
     let today = crate::app::today();
     let now = now_secs();
     let run_id = format!("{:06x}", rng.u32(..0xff_ffff));
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
 
     for (slug, name) in CATEGORIES {
         sqlx::query("INSERT INTO categories (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING")
