@@ -83,7 +83,8 @@ fn subcommands() -> &'static HashMap<&'static str, HashMap<&'static str, i32>> {
 /// For container commands (CONFIG, CLIENT ...): the subcommand must exist and get its arity,
 /// checked before the command runs or is queued, as Redis's command table does.
 pub fn check_subcommand(name: &str, args: &[Bytes]) -> CmdResult {
-    let Some(subs) = subcommands().get(name) else {
+    // COMMAND alone is valid (it lists everything).
+    let (Some(subs), true) = (subcommands().get(name), args.len() >= 2) else {
         return Ok(());
     };
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();

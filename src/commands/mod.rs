@@ -38,6 +38,8 @@ pub mod flags {
     pub const EXCLUSIVE: u32 = 1 << 6;
     /// Runs at once even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
     pub const NO_QUEUE: u32 = 1 << 7;
+    /// A container (CONFIG, CLIENT ...): the first argument names a subcommand.
+    pub const SUBCOMMANDS: u32 = 1 << 8;
 }
 
 use flags::*;
@@ -76,8 +78,8 @@ static TABLE: &[Command] = &[
     cmd!("auth", -2, NO_AUTH | FAST, 0, 0, 0, connection::auth),
     cmd!("select", 2, FAST, 0, 0, 0, connection::select),
     cmd!("reset", 1, NO_AUTH | FAST | NO_QUEUE, 0, 0, 0, connection::reset),
-    cmd!("client", -2, 0, 0, 0, 0, connection::client),
-    cmd!("command", -1, 0, 0, 0, 0, docs::command),
+    cmd!("client", -2, SUBCOMMANDS, 0, 0, 0, connection::client),
+    cmd!("command", -1, SUBCOMMANDS, 0, 0, 0, docs::command),
     // strings
     cmd!("get", 2, READONLY | FAST, 1, 1, 1, strings::get),
     cmd!("set", -3, WRITE | DENYOOM, 1, 1, 1, strings::set),
@@ -117,8 +119,8 @@ static TABLE: &[Command] = &[
     cmd!("flushdb", -1, WRITE | EXCLUSIVE, 0, 0, 0, keys::flushdb),
     cmd!("flushall", -1, WRITE | EXCLUSIVE, 0, 0, 0, keys::flushall),
     cmd!("touch", -2, READONLY | FAST, 1, -1, 1, keys::touch),
-    cmd!("object", -2, READONLY, 0, 0, 0, keys::object),
-    cmd!("memory", -2, READONLY, 0, 0, 0, keys::memory),
+    cmd!("object", -2, READONLY | SUBCOMMANDS, 0, 0, 0, keys::object),
+    cmd!("memory", -2, READONLY | SUBCOMMANDS, 0, 0, 0, keys::memory),
     // expiry
     cmd!("expire", -3, WRITE | FAST, 1, 1, 1, expire::expire),
     cmd!("pexpire", -3, WRITE | FAST, 1, 1, 1, expire::pexpire),
@@ -137,14 +139,14 @@ static TABLE: &[Command] = &[
     cmd!("unwatch", 1, FAST, 0, 0, 0, transactions::unwatch),
     // server
     cmd!("info", -1, 0, 0, 0, 0, info::info),
-    cmd!("config", -2, ADMIN, 0, 0, 0, server::config),
+    cmd!("config", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::config),
     cmd!("time", 1, FAST, 0, 0, 0, server::time),
     cmd!("lastsave", 1, FAST, 0, 0, 0, server::lastsave),
     cmd!("shutdown", -1, ADMIN | NO_QUEUE, 0, 0, 0, server::shutdown),
-    cmd!("function", -2, 0, 0, 0, 0, server::function),
+    cmd!("function", -2, SUBCOMMANDS, 0, 0, 0, server::function),
     cmd!("debug", -2, ADMIN | EXCLUSIVE, 0, 0, 0, server::debug),
-    cmd!("latency", -2, ADMIN, 0, 0, 0, server::latency),
-    cmd!("slowlog", -2, ADMIN, 0, 0, 0, server::slowlog),
+    cmd!("latency", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::latency),
+    cmd!("slowlog", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::slowlog),
 ];
 
 pub fn table() -> &'static [Command] {
@@ -273,9 +275,11 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
         return;
     }
-    if let Err(e) = docs::check_subcommand(cmd.name, args) {
-        reject(server, client, out, Some(idx), &e);
-        return;
+    if cmd.flags & SUBCOMMANDS != 0 {
+        if let Err(e) = docs::check_subcommand(cmd.name, args) {
+            reject(server, client, out, Some(idx), &e);
+            return;
+        }
     }
     if !client.authenticated && cmd.flags & NO_AUTH == 0 {
         reject(server, client, out, Some(idx), &CmdError::NOAUTH);
