@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,9 @@ pub struct Cache {
     conn: Arc<OnceCell<ConnectionManager>>,
     /// The cache is skipped until this instant (breaker open).
     down_until: Mutex<Option<Instant>>,
+    /// The last cache call failed (cleared by the next one that succeeds): `health` keeps saying
+    /// "down" after the breaker's pause until the cache has actually answered again.
+    last_failed: AtomicBool,
     /// Generation bumps that failed: replayed before the cache is trusted again.
     pending: Mutex<HashSet<(i64, Scope)>>,
     /// Per-process write counters per (user, scope): the generation of single-flight loads while
@@ -201,6 +205,7 @@ impl Cache {
             cfg,
             conn: Arc::new(OnceCell::new()),
             down_until: Mutex::new(None),
+            last_failed: AtomicBool::new(false),
             pending: Mutex::new(HashSet::new()),
             local_gen: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
@@ -278,6 +283,7 @@ impl Cache {
 
     fn failed(&self, op: &str, err: &str) {
         self.metrics.cache_errors.with_label_values(&[op]).inc();
+        self.last_failed.store(true, Ordering::Relaxed);
         let mut down = self.down_until.lock().unwrap();
         if down.is_none_or(|t| Instant::now() >= t) {
             tracing::warn!("cache {op} failed ({err}); bypassing the cache for {:?}", self.cfg.retry_after);
@@ -288,7 +294,10 @@ impl Cache {
     /// Runs one cache call under the deadline; errors and timeouts open the breaker.
     async fn call<T>(&self, op: &str, fut: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
         match tokio::time::timeout(self.cfg.op_timeout, fut).await {
-            Ok(Ok(v)) => Some(v),
+            Ok(Ok(v)) => {
+                self.last_failed.store(false, Ordering::Relaxed);
+                Some(v)
+            }
             Ok(Err(e)) => {
                 self.failed(op, &e.to_string());
                 None
@@ -361,12 +370,12 @@ impl Cache {
         if let Some(env) = raw.as_deref().and_then(parse_envelope) {
             if env.gen == gen {
                 if xfetch_due(now_ms(), env.delta_ms, env.expiry_ms, fastrand::f64()) {
-                    self.refresh_in_background(ep, full.clone(), gen.clone(), load);
+                    self.refresh_in_background(ep, full.clone(), gen.clone(), env.expiry_ms, load);
                 }
                 return Ok((Bytes::copy_from_slice(env.json), CacheStatus::Hit));
             }
         }
-        self.load_once(ep, &full, &gen, false, load).await.map(|b| (b, CacheStatus::Miss))
+        self.load_once(ep, &full, &gen, None, load).await.map(|b| (b, CacheStatus::Miss))
     }
 
     /// The cache is unreachable: answer from the DB, still one load per key at a time (an outage
@@ -422,13 +431,15 @@ impl Cache {
     /// Single-flight load: the first caller for (key, gen) queries and stores; the others wait for
     /// its bytes. A different generation is a different flight, so a request that starts after a
     /// write never joins a load that began before it.
-    /// `refresh` (XFetch) skips the second look: the value there is the one being replaced.
+    /// `replacing` (XFetch): the expiry of the value being refreshed. The second look then accepts
+    /// only a newer value: another refresh may have stored one and left between our MGET and the
+    /// in-flight check, and loading again would cost a second query.
     async fn load_once<T, F, Fut>(
         self: &Arc<Self>,
         ep: &'static Endpoint,
         full: &str,
         gen: &str,
-        refresh: bool,
+        replacing: Option<u64>,
         load: F,
     ) -> Result<Bytes, ApiError>
     where
@@ -444,10 +455,8 @@ impl Cache {
                 led = true;
                 // A flight for this key may have finished between our MGET and now (its entry is
                 // gone once stored): look again before querying, or the burst costs two queries.
-                if !refresh {
-                    if let Some(json) = self.peek(full, gen).await {
-                        return Ok(json);
-                    }
+                if let Some(json) = self.peek(full, gen, replacing).await {
+                    return Ok(json);
                 }
                 let started = Instant::now();
                 let json = to_json(&load().await?)?;
@@ -467,16 +476,17 @@ impl Cache {
         result
     }
 
-    /// The stored JSON for `full` if it carries generation `gen`.
-    async fn peek(&self, full: &str, gen: &str) -> Option<Bytes> {
+    /// The stored JSON for `full` if it carries generation `gen` (and, when `newer_than` is given,
+    /// expires after that instant: a value stored after the one being refreshed).
+    async fn peek(&self, full: &str, gen: &str, newer_than: Option<u64>) -> Option<Bytes> {
         let mut conn = self.conn.get()?.clone();
         let raw: Option<Vec<u8>> = self.call("get", conn.get(full)).await?;
         let raw = raw?;
-        let env = parse_envelope(&raw).filter(|e| e.gen == gen)?;
+        let env = parse_envelope(&raw).filter(|e| e.gen == gen && newer_than.is_none_or(|t| e.expiry_ms > t))?;
         Some(Bytes::copy_from_slice(env.json))
     }
 
-    fn refresh_in_background<T, F, Fut>(self: &Arc<Self>, ep: &'static Endpoint, full: String, gen: String, load: F)
+    fn refresh_in_background<T, F, Fut>(self: &Arc<Self>, ep: &'static Endpoint, full: String, gen: String, expiry_ms: u64, load: F)
     where
         T: Serialize,
         F: FnOnce() -> Fut + Send + 'static,
@@ -489,7 +499,7 @@ impl Cache {
         self.metrics.cache_early_refresh.with_label_values(&[ep.name]).inc();
         let cache = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = cache.load_once(ep, &full, &gen, true, load).await {
+            if let Err(e) = cache.load_once(ep, &full, &gen, Some(expiry_ms), load).await {
                 tracing::warn!("early refresh of {full} failed: {e:?}");
             }
         });
@@ -605,11 +615,16 @@ impl Cache {
         deleted
     }
 
-    /// "ok", "down" (breaker open or not connected) or "disabled".
+    /// "ok", "down" (not connected, breaker open, or the last call failed and none has succeeded
+    /// since) or "disabled". Time alone does not bring it back: the breaker's pause ending says
+    /// nothing about the cache until a request tries it.
     pub fn health(&self) -> &'static str {
         if !self.enabled() {
             "disabled"
-        } else if self.conn.get().is_none() || self.down_until.lock().unwrap().is_some_and(|t| Instant::now() < t) {
+        } else if self.conn.get().is_none()
+            || self.last_failed.load(Ordering::Relaxed)
+            || self.down_until.lock().unwrap().is_some_and(|t| Instant::now() < t)
+        {
             "down"
         } else {
             "ok"
