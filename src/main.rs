@@ -55,8 +55,15 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(2))
+    // `io-threads` event loops serve connections; this thread accepts and runs the cron.
+    let workers = match respite::server::Workers::event_loops(config.io_threads()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("cannot start worker threads: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -86,7 +93,7 @@ fn main() -> ExitCode {
             port
         );
         info!("Ready to accept connections tcp");
-        match respite::server::serve(server, listeners, signals).await {
+        match respite::server::serve_on(server, listeners, signals, workers).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 error!("{e}");

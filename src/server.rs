@@ -97,10 +97,46 @@ impl Server {
 
 /// Serves `listeners` until `shutdown` resolves or a client sends SHUTDOWN.
 pub async fn serve(server: Arc<Server>, listeners: Vec<TcpListener>, shutdown: impl std::future::Future<Output = ()>) -> io::Result<()> {
+    serve_on(server, listeners, shutdown, Workers::Current).await
+}
+
+/// Where accepted connections run.
+#[derive(Clone)]
+pub enum Workers {
+    /// On the runtime that accepts (tests, embedders).
+    Current,
+    /// Round-robin over single-threaded runtimes: each connection stays on one thread with its
+    /// own event loop, so serving a request never wakes another thread (Redis's event loop,
+    /// `io-threads` times; measured cheaper than tokio's work-stealing scheduler).
+    EventLoops(Arc<[tokio::runtime::Handle]>),
+}
+
+impl Workers {
+    /// Starts `n` worker threads, each running a current-thread runtime until the process exits.
+    pub fn event_loops(n: usize) -> io::Result<Workers> {
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            handles.push(rt.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("respite-worker-{i}"))
+                .spawn(move || rt.block_on(std::future::pending::<()>()))?;
+        }
+        Ok(Workers::EventLoops(handles.into()))
+    }
+}
+
+/// Serves as [`serve`], running connections on `workers`.
+pub async fn serve_on(
+    server: Arc<Server>,
+    listeners: Vec<TcpListener>,
+    shutdown: impl std::future::Future<Output = ()>,
+    workers: Workers,
+) -> io::Result<()> {
     let cron = tokio::spawn(cron(server.clone()));
     let mut accepts = Vec::new();
     for listener in listeners {
-        accepts.push(tokio::spawn(accept_loop(server.clone(), listener)));
+        accepts.push(tokio::spawn(accept_loop(server.clone(), listener, workers.clone())));
     }
     let mut stop = server.shutdown_signal();
     tokio::select! {
@@ -122,7 +158,8 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<TcpListener>, shutdown: i
     Ok(())
 }
 
-async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+async fn accept_loop(server: Arc<Server>, listener: TcpListener, workers: Workers) {
+    let mut next = 0usize;
     loop {
         let (socket, addr) = match listener.accept().await {
             Ok(s) => s,
@@ -134,7 +171,22 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             }
         };
         let laddr = socket.local_addr().unwrap_or(addr);
-        tokio::spawn(crate::connection::handle(server.clone(), socket, addr, laddr));
+        match &workers {
+            Workers::Current => {
+                tokio::spawn(crate::connection::handle(server.clone(), socket, addr, laddr));
+            }
+            Workers::EventLoops(handles) => {
+                // Move the socket to the chosen worker's reactor.
+                let Ok(std_socket) = socket.into_std() else { continue };
+                let server = server.clone();
+                handles[next % handles.len()].spawn(async move {
+                    if let Ok(socket) = tokio::net::TcpStream::from_std(std_socket) {
+                        crate::connection::handle(server, socket, addr, laddr).await;
+                    }
+                });
+                next = next.wrapping_add(1);
+            }
+        }
     }
 }
 
