@@ -201,8 +201,13 @@ pub struct Config {
     pub maxclients: AtomicU64,
     pub hz: AtomicU32,
     pub proto_max_bulk_len: AtomicU64,
+    /// client-query-buffer-limit: a client whose unparsed input passes this is closed.
+    pub client_query_buffer_limit: AtomicU64,
+    /// client-output-buffer-limit for normal clients: hard bytes, soft bytes, soft seconds (0: none).
+    pub output_limit_normal: [AtomicU64; 3],
     pub protected_mode: AtomicBool,
-    requirepass: RwLock<Option<Vec<u8>>>,
+    /// The default user, which `requirepass` and ACL SETUSER both edit.
+    pub user: RwLock<crate::acl::DefaultUser>,
     pub databases: usize,
     /// The config file read at start, if any (INFO's config_file).
     pub file: Option<std::path::PathBuf>,
@@ -237,8 +242,10 @@ impl Default for Config {
             maxclients: AtomicU64::new(10000),
             hz: AtomicU32::new(10),
             proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
+            client_query_buffer_limit: AtomicU64::new(1 << 30),
+            output_limit_normal: Default::default(),
             protected_mode: AtomicBool::new(true),
-            requirepass: RwLock::new(None),
+            user: RwLock::new(crate::acl::DefaultUser::default()),
             databases: 16,
             file: None,
         };
@@ -439,7 +446,7 @@ impl Config {
         };
         match name {
             "maxmemory-policy" => EvictionPolicy::parse(value).map(|_| ()).ok_or_else(|| bad("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction")),
-            "proto-max-bulk-len" => match parse_memory(value) {
+            "proto-max-bulk-len" | "client-query-buffer-limit" => match parse_memory(value) {
                 Some(n) if n >= 1 << 20 => Ok(()),
                 Some(_) => Err(bad("argument must be between 1048576 and 9223372036854775807 inclusive")),
                 None => Err(bad("argument must be a memory value")),
@@ -503,11 +510,21 @@ impl Config {
                 self.hz.store(hz as u32, Relaxed);
                 return Ok(hz.to_string());
             }
-            "client-output-buffer-limit" => return normalize_output_limits(&current, value),
+            "client-output-buffer-limit" => {
+                let canonical = normalize_output_limits(&current, value)?;
+                let words: Vec<&str> = canonical.split_whitespace().collect();
+                if let Some(normal) = words.chunks_exact(4).find(|c| c[0] == "normal") {
+                    for (slot, word) in self.output_limit_normal.iter().zip(&normal[1..]) {
+                        slot.store(word.parse().unwrap_or(0), Relaxed);
+                    }
+                }
+                return Ok(canonical);
+            }
+            "client-query-buffer-limit" => self.client_query_buffer_limit.store(num(), Relaxed),
             "notify-keyspace-events" => return keyspace_events_canonical(value),
             "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
             "protected-mode" => self.protected_mode.store(parse_bool(value).unwrap_or(true), Relaxed),
-            "requirepass" => *self.requirepass.write() = if value.is_empty() { None } else { Some(value.as_bytes().to_vec()) },
+            "requirepass" => self.user.write().set_requirepass(value.as_bytes()),
             _ => {}
         }
         if current == "yes" || current == "no" {
@@ -520,8 +537,9 @@ impl Config {
         EvictionPolicy::ALL[self.policy.load(Relaxed) as usize]
     }
 
-    pub fn requirepass(&self) -> Option<Vec<u8>> {
-        self.requirepass.read().clone()
+    /// Whether new connections start authenticated (the default user is on and has nopass).
+    pub fn open_access(&self) -> bool {
+        self.user.read().auto_authenticated()
     }
 
     /// Event loops serving connections (`io-threads`).

@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tracing::warn;
 
 use crate::client::Client;
 use crate::commands;
@@ -30,111 +31,254 @@ pub async fn handle(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr
         let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let password = server.config.requirepass();
-    if server.config.protected_mode.load(Relaxed) && password.is_none() && !addr.ip().is_loopback() {
+    // Redis's protected mode: refuse remote clients while the default user needs no password.
+    if server.config.protected_mode.load(Relaxed) && server.config.user.read().nopass && !addr.ip().is_loopback() {
         server.stats.rejected_connections.incr();
         let _ = socket.write_all(PROTECTED_MODE_DENIED).await;
         return;
     }
     let _ = socket.set_nodelay(true);
     let info = server.clients.register(addr, laddr, server.keyspace.clock.now_ms());
-    let mut client = Client::new(info.clone(), password.is_none());
+    let mut client = Client::new(info.clone(), server.config.open_access());
     let _ = serve(&server, &mut socket, &mut client).await;
     commands::disconnect(&server, &mut client);
     server.clients.unregister(info.id);
 }
 
+/// How much of its replies a client may leave unread, from client-output-buffer-limit normal.
+struct OutputLimits {
+    hard: usize,
+    soft: usize,
+    soft_secs: u64,
+}
+
+impl OutputLimits {
+    fn load(server: &Server) -> Self {
+        let [hard, soft, secs] = &server.config.output_limit_normal;
+        OutputLimits {
+            hard: hard.load(Relaxed) as usize,
+            soft: soft.load(Relaxed) as usize,
+            soft_secs: secs.load(Relaxed),
+        }
+    }
+
+    /// Unsent output past which the connection stops running commands until the client reads.
+    /// With a limit set, output may grow to it (and the client is closed there, as in Redis);
+    /// without one, a small window: a client that never reads stalls instead of growing a buffer.
+    fn window(&self) -> usize {
+        match (self.hard, self.soft) {
+            (0, 0) => FLUSH_AT,
+            (0, soft) => soft + 1,
+            (hard, _) => hard + 1,
+        }
+    }
+}
+
+/// One connection's output: the replies not yet written, written without blocking the loop.
+struct Output {
+    reply: Reply,
+    /// Bytes at the front of `reply.buf` already written.
+    sent: usize,
+    /// When unsent output first went over the soft limit.
+    over_soft_since: Option<Instant>,
+}
+
+impl Output {
+    fn pending(&self) -> usize {
+        self.reply.buf.len() - self.sent
+    }
+
+    /// Writes what the socket takes now. Err only on a broken connection.
+    fn try_flush(&mut self, server: &Server, socket: &TcpStream) -> std::io::Result<()> {
+        while self.pending() > 0 {
+            match socket.try_write(&self.reply.buf[self.sent..]) {
+                Ok(n) => {
+                    self.sent += n;
+                    server.stats.net_output_bytes.add(n as u64);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.pending() == 0 {
+            self.reply.buf.clear();
+            self.sent = 0;
+        }
+        Ok(())
+    }
+
+    /// Whether the unsent output breaks the limits: over the hard limit, or over the soft one
+    /// for longer than its seconds.
+    fn over_limit(&mut self, limits: &OutputLimits) -> bool {
+        let pending = self.pending();
+        if limits.hard > 0 && pending >= limits.hard {
+            return true;
+        }
+        if limits.soft > 0 && pending >= limits.soft {
+            let now = Instant::now();
+            let since = *self.over_soft_since.get_or_insert(now);
+            return now.duration_since(since).as_secs() > limits.soft_secs;
+        }
+        self.over_soft_since = None;
+        false
+    }
+}
+
 async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> std::io::Result<()> {
     let mut buf = BytesMut::new();
-    let mut out = Reply::new(false);
+    let mut out = Output {
+        reply: Reply::new(false),
+        sent: 0,
+        over_soft_since: None,
+    };
     let mut args = Vec::new();
     let mut shutdown = server.shutdown_signal();
     let info = client.info.clone();
     let mut decoder = Decoder::new(Limits::default());
     let mut read_size = MIN_READ;
+    // Complete commands left in `buf` while the client was not reading its replies.
+    let mut stalled = false;
     loop {
-        // Wait holding at most small buffers: an idle connection costs its task and 4 KB, as an
-        // idle Redis client costs little once its buffers shrink; big ones go back at once.
-        if buf.is_empty() && buf.capacity() > MIN_READ {
-            buf = BytesMut::new();
-        }
-        if out.buf.capacity() > MIN_READ {
-            out.buf = Vec::new();
-        }
-        let timeout = server.config.timeout_secs.load(Relaxed);
-        let idle = async {
-            if timeout == 0 {
-                std::future::pending::<()>().await
-            } else {
-                tokio::time::sleep(Duration::from_secs(timeout)).await
-            }
-        };
-        tokio::select! {
-            r = socket.readable() => r?,
-            _ = info.kill.notified() => return Ok(()),
-            _ = shutdown.wait_for(|s| *s) => return Ok(()),
-            _ = idle => return Ok(()),
-        }
-        // Grow the read size while reads fill it (big pipelines), shrink it back when they don't.
-        buf.reserve(read_size);
-        let spare = buf.capacity() - buf.len();
-        let n = match socket.try_read_buf(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        };
-        if n == spare {
-            read_size = (read_size * 2).min(MAX_READ);
-        } else if n < read_size / 4 {
-            read_size = (read_size / 2).max(MIN_READ);
-        }
-        server.stats.net_input_bytes.add(n as u64);
-        decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
-        loop {
-            decoder.limits.unauthenticated = !client.authenticated;
-            match decoder.decode(&mut buf, &mut args) {
-                Ok(true) => {
-                    if args.is_empty() {
-                        continue;
-                    }
-                    commands::execute(server, client, &mut out, &args);
-                    if client.close_after_reply || info.killed.load(Relaxed) {
-                        break;
-                    }
-                    if out.buf.len() >= FLUSH_AT {
-                        write_out(server, socket, &mut out).await?;
-                    }
+        let limits = OutputLimits::load(server);
+        let backed_up = out.pending() >= limits.window();
+        if stalled && !backed_up {
+            stalled = run_commands(server, socket, client, &mut decoder, &mut buf, &mut args, &mut out, &limits)?;
+        } else {
+            // Wait holding at most small buffers: an idle connection costs its task and 4 KB, as an
+            // idle Redis client costs little once its buffers shrink; big ones go back at once.
+            if out.pending() == 0 {
+                if buf.is_empty() && buf.capacity() > MIN_READ {
+                    buf = BytesMut::new();
                 }
-                Ok(false) => break,
-                Err(e) => {
-                    let msg = format!("ERR Protocol error: {}", e.0);
-                    out.error(msg.as_bytes());
-                    server.stats.count_error(msg.as_bytes());
-                    client.close_after_reply = true;
-                    break;
+                if out.reply.buf.capacity() > MIN_READ {
+                    out.reply.buf = Vec::new();
                 }
             }
+            let timeout = server.config.timeout_secs.load(Relaxed);
+            let idle = async {
+                if timeout == 0 {
+                    std::future::pending::<()>().await
+                } else {
+                    tokio::time::sleep(Duration::from_secs(timeout)).await
+                }
+            };
+            // While output waits over the soft limit, wake up to close the client when its time is up.
+            let soft_deadline = async {
+                match out.over_soft_since {
+                    Some(since) => tokio::time::sleep_until((since + Duration::from_secs(limits.soft_secs + 1)).into()).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let (mut readable, mut writable) = (false, false);
+            tokio::select! {
+                r = socket.readable(), if !backed_up && !stalled => { r?; readable = true }
+                r = socket.writable(), if out.pending() > 0 => { r?; writable = true }
+                _ = info.kill.notified() => return Ok(()),
+                _ = shutdown.wait_for(|s| *s) => {}
+                _ = idle => return Ok(()),
+                _ = soft_deadline => {}
+            }
+            if writable {
+                out.try_flush(server, socket)?;
+            }
+            if readable {
+                // Grow the read size while reads fill it (big pipelines), shrink it back when they don't.
+                buf.reserve(read_size);
+                let spare = buf.capacity() - buf.len();
+                let n = match socket.try_read_buf(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                    Err(e) => return Err(e),
+                };
+                if n == spare {
+                    read_size = (read_size * 2).min(MAX_READ);
+                } else if n < read_size / 4 {
+                    read_size = (read_size / 2).max(MIN_READ);
+                }
+                server.stats.net_input_bytes.add(n as u64);
+                if n > 0 {
+                    stalled = run_commands(server, socket, client, &mut decoder, &mut buf, &mut args, &mut out, &limits)?;
+                    if buf.len() as u64 > server.config.client_query_buffer_limit.load(Relaxed) {
+                        warn!("Closing client that reached max query buffer length (qbuf={})", buf.len());
+                        return Ok(());
+                    }
+                }
+            }
         }
-        // Release the read buffer's shared frames before the next read reuses it.
-        args.clear();
         info.qbuf.store(buf.len(), Relaxed);
-        write_out(server, socket, &mut out).await?;
-        if client.close_after_reply || info.killed.load(Relaxed) {
+        info.omem.store(out.pending(), Relaxed);
+        if out.over_limit(&limits) {
+            warn!(
+                "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                info.id
+            );
             return Ok(());
         }
-        if server.is_shutting_down() {
-            return Ok(());
+        if client.close_after_reply || info.killed.load(Relaxed) || server.is_shutting_down() {
+            return finish(server, socket, &mut out).await;
         }
     }
 }
 
-async fn write_out(server: &Server, socket: &mut TcpStream, out: &mut Reply) -> std::io::Result<()> {
-    if out.buf.is_empty() {
-        return Ok(());
+/// Decodes and runs every complete command in `buf`, writing replies as they pile up; stops early
+/// (returning true) when the client is not reading and the output reached `limits.window()`.
+#[allow(clippy::too_many_arguments)]
+fn run_commands(
+    server: &Server,
+    socket: &TcpStream,
+    client: &mut Client,
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+    args: &mut Vec<bytes::Bytes>,
+    out: &mut Output,
+    limits: &OutputLimits,
+) -> std::io::Result<bool> {
+    decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
+    let mut stalled = false;
+    loop {
+        decoder.limits.unauthenticated = !client.authenticated;
+        match decoder.decode(buf, args) {
+            Ok(true) => {
+                if args.is_empty() {
+                    continue;
+                }
+                commands::execute(server, client, &mut out.reply, args);
+                if client.close_after_reply || client.info.killed.load(Relaxed) {
+                    break;
+                }
+                if out.pending() >= FLUSH_AT {
+                    out.try_flush(server, socket)?;
+                    if out.pending() >= limits.window() || (limits.hard > 0 && out.pending() >= limits.hard) {
+                        stalled = true;
+                        break;
+                    }
+                }
+            }
+            Ok(false) => break,
+            Err(e) => {
+                let msg = format!("ERR Protocol error: {}", e.0);
+                out.reply.error(msg.as_bytes());
+                server.stats.count_error(msg.as_bytes());
+                client.close_after_reply = true;
+                break;
+            }
+        }
     }
-    socket.write_all(&out.buf).await?;
-    server.stats.net_output_bytes.add(out.buf.len() as u64);
-    out.buf.clear();
+    // Release the read buffer's shared frames before the next read reuses it.
+    args.clear();
+    out.try_flush(server, socket)?;
+    Ok(stalled)
+}
+
+/// Sends what is left of the replies (bounded in time: a client that does not read is not waited
+/// for), so a closing connection never cuts a reply it has started.
+async fn finish(server: &Server, socket: &mut TcpStream, out: &mut Output) -> std::io::Result<()> {
+    if out.pending() > 0 {
+        let rest = &out.reply.buf[out.sent..];
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), socket.write_all(rest)).await {
+            server.stats.net_output_bytes.add(rest.len() as u64);
+        }
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! Embedding (tests, tools): [`start`] runs a server on a listener of your choice and returns a
 //! handle that stops it.
 
+pub mod acl;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -69,7 +69,7 @@ def names():
 records = []
 for proto in (2, 3):
     s, f = connect(proto)
-    for name in ["client", "command", "config", "object", "memory", "function", "latency", "slowlog"]:
+    for name in ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl"]:
         records.append((name, "help", proto, request(s, f, name.upper(), "HELP")))
     for name in names():
         info = request(s, f, "COMMAND", "INFO", name)

@@ -39,22 +39,9 @@ pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Compares without an early exit, so timing does not leak how much of a password matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() != b.len()) as u8;
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
-    }
-    diff == 0
-}
-
 /// Checks credentials for the default user (the only user respite has).
 fn check_auth(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> CmdResult {
-    let ok = match (user, ctx.server.config.requirepass()) {
-        (Some(u), _) if u != b"default" => false,
-        (_, None) => true,
-        (_, Some(expected)) => constant_time_eq(pass, &expected),
-    };
+    let ok = user.is_none_or(|u| u == b"default") && ctx.server.config.user.read().check(pass);
     if ok {
         ctx.client.authenticated = true;
         ctx.client.info.authenticated.store(true, Relaxed);
@@ -68,7 +55,7 @@ fn check_auth(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> CmdResult 
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         2 => {
-            if ctx.server.config.requirepass().is_none() {
+            if ctx.server.config.user.read().nopass {
                 return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
             check_auth(ctx, None, &args[1])?;
@@ -165,9 +152,9 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ctx.out.resp3 = false;
     ctx.client.info.resp.store(2, Relaxed);
     *ctx.client.info.name.lock() = None;
-    let needs_auth = ctx.server.config.requirepass().is_some();
-    ctx.client.authenticated = !needs_auth;
-    ctx.client.info.authenticated.store(!needs_auth, Relaxed);
+    let open = ctx.server.config.open_access();
+    ctx.client.authenticated = open;
+    ctx.client.info.authenticated.store(open, Relaxed);
     ctx.out.simple("RESET");
     Ok(())
 }

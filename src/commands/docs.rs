@@ -220,6 +220,17 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Names of respite's commands (and subcommands) in an ACL category, for ACL CAT.
+pub fn commands_in_category(cat: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for c in TABLE {
+        if in_acl_category(c.name, cat.as_bytes()) {
+            names.push(c.name.to_string());
+        }
+    }
+    names
+}
+
 fn in_acl_category(name: &str, cat: &[u8]) -> bool {
     // The RESP2 COMMAND INFO frame lists categories as simple strings: "+@read\r\n".
     let wanted = format!("+@{}\r\n", String::from_utf8_lossy(cat).to_ascii_lowercase());

@@ -1,6 +1,7 @@
 //! Commands: one table row per command (name, arity, flags, key positions, handler) and one file
 //! per family. Dispatch, COMMAND, AUTH checks and MULTI queueing all read the table.
 
+mod acl;
 mod connection;
 pub mod docs;
 mod expire;
@@ -147,6 +148,7 @@ static TABLE: &[Command] = &[
     cmd!("debug", -2, ADMIN | EXCLUSIVE, 0, 0, 0, server::debug),
     cmd!("latency", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::latency),
     cmd!("slowlog", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::slowlog),
+    cmd!("acl", -2, SUBCOMMANDS, 0, 0, 0, acl::acl),
 ];
 
 pub fn table() -> &'static [Command] {

@@ -44,6 +44,10 @@ impl ProtocolError {
 pub struct Decoder {
     pub limits: Limits,
     spans: Vec<(usize, usize)>,
+    /// A multibulk frame read up to here by an earlier call (elements still to read, position),
+    /// so a frame arriving in many reads is parsed once, not again from its start on every read.
+    /// Valid because between calls the caller only appends to the buffer.
+    partial: Option<(i64, usize)>,
 }
 
 enum Parsed {
@@ -56,11 +60,16 @@ enum Parsed {
 
 impl Decoder {
     pub fn new(limits: Limits) -> Self {
-        Decoder { limits, spans: Vec::new() }
+        Decoder {
+            limits,
+            spans: Vec::new(),
+            partial: None,
+        }
     }
 
     /// Takes the next complete command off the front of `buf` into `args`.
-    /// Ok(false): more bytes needed. Ok(true) with empty `args`: an empty command, skip it.
+    /// Ok(false): more bytes needed; until the next call, only append to `buf`.
+    /// Ok(true) with empty `args`: an empty command, skip it.
     pub fn decode(&mut self, buf: &mut BytesMut, args: &mut Vec<Bytes>) -> Result<bool, ProtocolError> {
         args.clear();
         if buf.is_empty() {
@@ -83,24 +92,31 @@ impl Decoder {
     }
 
     fn multibulk(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
-        self.spans.clear();
-        let Some((count, mut pos)) = length_line(buf, 0, "too big mbulk count string")? else {
-            return Ok(Parsed::Incomplete);
+        let (count, mut pos) = match self.partial.take() {
+            Some((left, pos)) if pos <= buf.len() => (left, pos),
+            _ => {
+                self.spans.clear();
+                let Some((count, pos)) = length_line(buf, 0, "too big mbulk count string")? else {
+                    return Ok(Parsed::Incomplete);
+                };
+                let count = match count {
+                    Some(n) if n <= self.limits.max_multibulk as i64 => n,
+                    _ => return Err(ProtocolError::new("invalid multibulk length")),
+                };
+                if self.limits.unauthenticated && count > 10 {
+                    return Err(ProtocolError::new("unauthenticated multibulk length"));
+                }
+                if count <= 0 {
+                    return Ok(Parsed::Spans(pos));
+                }
+                // Reserve for what is plausibly here, not for what the client declares.
+                self.spans.reserve((count as usize).min(1024));
+                (count, pos)
+            }
         };
-        let count = match count {
-            Some(n) if n <= self.limits.max_multibulk as i64 => n,
-            _ => return Err(ProtocolError::new("invalid multibulk length")),
-        };
-        if self.limits.unauthenticated && count > 10 {
-            return Err(ProtocolError::new("unauthenticated multibulk length"));
-        }
-        if count <= 0 {
-            return Ok(Parsed::Spans(pos));
-        }
-        // Reserve for what is plausibly here, not for what the client declares.
-        self.spans.reserve((count as usize).min(1024));
-        for _ in 0..count {
+        for left in (1..=count).rev() {
             if pos >= buf.len() {
+                self.partial = Some((left, pos));
                 return Ok(Parsed::Incomplete);
             }
             if buf[pos] != b'$' {
@@ -108,6 +124,7 @@ impl Decoder {
                 return Err(ProtocolError(format!("expected '$', got '{got}'")));
             }
             let Some((len, body)) = length_line(buf, pos, "too big bulk count string")? else {
+                self.partial = Some((left, pos));
                 return Ok(Parsed::Incomplete);
             };
             let len = match len {
@@ -119,6 +136,7 @@ impl Decoder {
             }
             // Like Redis, the two bytes after the payload are skipped, not checked.
             if buf.len() - body < len + 2 {
+                self.partial = Some((left, pos));
                 return Ok(Parsed::Incomplete);
             }
             self.spans.push((body, body + len));
@@ -348,5 +366,24 @@ mod tests {
         for bad in [&b""[..], b"-", b"01", b"-0", b"+1", b" 1", b"1a"] {
             assert_eq!(parse_int(bad), None, "{:?}", bad);
         }
+    }
+
+    /// A frame fed a byte at a time resumes where the last call stopped and decodes as if whole.
+    #[test]
+    fn frames_split_anywhere_decode_the_same() {
+        let input: &[u8] = b"*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\nPING\r\n";
+        let whole = decode_all(input).unwrap();
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::new();
+        let mut args = Vec::new();
+        let mut got = Vec::new();
+        for &b in input {
+            buf.extend_from_slice(&[b]);
+            while d.decode(&mut buf, &mut args).unwrap() {
+                got.push(args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+            }
+        }
+        assert_eq!(got, whole);
+        assert_eq!(got.len(), 3);
     }
 }
