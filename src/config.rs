@@ -209,6 +209,8 @@ pub struct Config {
     /// The default user, which `requirepass` and ACL SETUSER both edit.
     pub user: RwLock<crate::acl::DefaultUser>,
     pub databases: usize,
+    /// cluster-enabled: respite answers as a Redis Cluster of one node owning every slot.
+    pub cluster_enabled: bool,
     /// The config file read at start, if any (INFO's config_file).
     pub file: Option<std::path::PathBuf>,
 }
@@ -247,6 +249,7 @@ impl Default for Config {
             protected_mode: AtomicBool::new(true),
             user: RwLock::new(crate::acl::DefaultUser::default()),
             databases: 16,
+            cluster_enabled: false,
             file: None,
         };
         for (k, v) in &params {
@@ -375,6 +378,7 @@ impl Config {
         if let Some(n) = databases {
             cfg.databases = n;
         }
+        cfg.cluster_enabled = cfg.get("cluster-enabled").as_deref() == Some("yes");
         cfg.file = file.map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.to_path_buf()));
         Ok(cfg)
     }

@@ -26,6 +26,8 @@ pub struct Server {
     pub started: Instant,
     pub started_unix: i64,
     pub run_id: String,
+    /// CLUSTER MYID: this node's 40-hex-digit name (new on every start; nothing is persisted).
+    pub node_id: String,
     /// The port actually bound (the configured one may be 0).
     pub port: u16,
     shutdown: watch::Sender<bool>,
@@ -50,6 +52,7 @@ impl Server {
             started: Instant::now(),
             started_unix,
             run_id,
+            node_id: (0..40).map(|_| fastrand::digit(16)).collect(),
             port,
             shutdown,
             active_expire: std::sync::atomic::AtomicBool::new(true),

@@ -2,7 +2,8 @@
 """Capture Redis's own replies for COMMAND INFO / COMMAND DOCS (per command and subcommand, in
 RESP2 and RESP3, byte for byte) and CONFIG GET *, so respite answers these from Redis's data.
 
-usage: tools/capture-redis-spec.py PORT   (a redis-server 7.0 on 127.0.0.1:PORT)
+usage: tools/capture-redis-spec.py PORT   (a redis-server 7.0 on 127.0.0.1:PORT started with
+       --cluster-enabled yes, so CLUSTER HELP answers)
 
 Writes src/commands/redis-commands.spec: a sequence of records
     <name> <info|docs|help> <2|3> <length>\\n<length bytes: one RESP frame>\\n
@@ -69,7 +70,7 @@ def names():
 records = []
 for proto in (2, 3):
     s, f = connect(proto)
-    for name in ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl"]:
+    for name in ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl", "cluster"]:
         records.append((name, "help", proto, request(s, f, name.upper(), "HELP")))
     for name in names():
         info = request(s, f, "COMMAND", "INFO", name)

@@ -30,6 +30,9 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = super::parse_i32(&args[1])?;
+    if ctx.server.config.cluster_enabled && n != 0 {
+        return Err(CmdError::msg("ERR SELECT is not allowed in cluster mode"));
+    }
     if n < 0 || n as usize >= ctx.server.keyspace.databases() {
         return Err(CmdError::DB_RANGE);
     }

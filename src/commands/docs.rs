@@ -205,11 +205,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if cmd.first_key == 0 {
             return Err(CmdError::msg("ERR The command has no key arguments"));
         }
-        let last = if cmd.last_key < 0 { argc + cmd.last_key } else { cmd.last_key };
-        let keys: Vec<&Bytes> = (cmd.first_key..=last)
-            .step_by(cmd.step.max(1) as usize)
-            .filter_map(|p| cmd_args.get(p as usize))
-            .collect();
+        let keys: Vec<&Bytes> = cmd.keys(cmd_args).collect();
         out.array(keys.len());
         for k in keys {
             out.bulk(k);

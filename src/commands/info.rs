@@ -268,7 +268,7 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
         }
         "cluster" => {
             line!(s, "# Cluster");
-            line!(s, "cluster_enabled:0");
+            line!(s, "cluster_enabled:{}", server.config.cluster_enabled as u8);
         }
         "commandstats" => {
             line!(s, "# Commandstats");

@@ -209,6 +209,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             replace = true;
         } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
             dst_db = parse_db(ctx.server, &args[i + 1])?;
+            if ctx.server.config.cluster_enabled && dst_db != ctx.client.db {
+                return Err(CmdError::msg("ERR Copying to another database is not allowed in cluster mode"));
+            }
             i += 1;
         } else {
             return Err(CmdError::SYNTAX);
@@ -239,6 +242,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.server.config.cluster_enabled {
+        return Err(super::cluster::not_in_cluster_mode("MOVE"));
+    }
     let dst_db = parse_db(ctx.server, &args[2])?;
     let ks = &ctx.server.keyspace;
     let (src_db, now) = (ctx.client.db, ctx.now);
@@ -257,6 +263,9 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.server.config.cluster_enabled {
+        return Err(super::cluster::not_in_cluster_mode("SWAPDB"));
+    }
     let index = |a: &[u8]| super::parse_i64_strict(a).filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64);
     let a = index(&args[1]).ok_or_else(|| CmdError::msg("ERR invalid first DB index"))?;
     let b = index(&args[2]).ok_or_else(|| CmdError::msg("ERR invalid second DB index"))?;

@@ -2,6 +2,7 @@
 //! per family. Dispatch, COMMAND, AUTH checks and MULTI queueing all read the table.
 
 mod acl;
+mod cluster;
 mod connection;
 pub mod docs;
 mod expire;
@@ -54,6 +55,18 @@ pub struct Command {
     pub last_key: i32,
     pub step: i32,
     pub handler: Handler,
+}
+
+impl Command {
+    /// The key arguments of a call (`args` includes the command name), by the table's positions.
+    pub fn keys<'a>(&self, args: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> + 'a {
+        let argc = args.len() as i32;
+        let last = if self.last_key < 0 { argc + self.last_key } else { self.last_key };
+        let (first, step) = (self.first_key, self.step.max(1) as usize);
+        // No keys (first 0) gives an empty range.
+        let last = if first == 0 { -1 } else { last };
+        (first.max(1)..=last).step_by(step).filter_map(move |p| args.get(p as usize))
+    }
 }
 
 macro_rules! cmd {
@@ -149,6 +162,11 @@ static TABLE: &[Command] = &[
     cmd!("latency", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::latency),
     cmd!("slowlog", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::slowlog),
     cmd!("acl", -2, SUBCOMMANDS, 0, 0, 0, acl::acl),
+    // cluster (one node owning every slot, with cluster-enabled yes)
+    cmd!("cluster", -2, SUBCOMMANDS, 0, 0, 0, cluster::cluster),
+    cmd!("readonly", 1, FAST, 0, 0, 0, cluster::readonly),
+    cmd!("readwrite", 1, FAST, 0, 0, 0, cluster::readonly),
+    cmd!("asking", 1, FAST, 0, 0, 0, cluster::readonly),
 ];
 
 pub fn table() -> &'static [Command] {
@@ -286,6 +304,23 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
     if !client.authenticated && cmd.flags & NO_AUTH == 0 {
         reject(server, client, out, Some(idx), &CmdError::NOAUTH);
         return;
+    }
+    if server.config.cluster_enabled {
+        if let Err(e) = cluster::check_slots(cmd, args, client) {
+            if cmd.name == "exec" {
+                // As Redis: a cross-slot transaction is discarded and EXEC gets the plain error.
+                client.multi = None;
+                client.multi_failed = false;
+                client.info.multi.store(-1, std::sync::atomic::Ordering::Relaxed);
+                transactions::unwatch_all(&server.keyspace, client);
+                server.command_stats.reject(idx);
+                out.error(e.0.as_bytes());
+                server.stats.count_error(e.0.as_bytes());
+            } else {
+                reject(server, client, out, Some(idx), &e);
+            }
+            return;
+        }
     }
     let ks = &server.keyspace;
     if cmd.flags & DENYOOM != 0 && client.multi.is_some() && out_of_memory(server) {
