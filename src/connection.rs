@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::warn;
 
@@ -272,13 +272,28 @@ fn run_commands(
 }
 
 /// Sends what is left of the replies (bounded in time: a client that does not read is not waited
-/// for), so a closing connection never cuts a reply it has started.
+/// for), then closes politely: FIN first, and the client's unread input is read off for a moment,
+/// because closing a socket that still holds input makes the kernel reset the connection, and a
+/// reset can discard replies the client has not read yet.
 async fn finish(server: &Server, socket: &mut TcpStream, out: &mut Output) -> std::io::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     if out.pending() > 0 {
         let rest = &out.reply.buf[out.sent..];
-        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), socket.write_all(rest)).await {
+        if let Ok(Ok(())) = tokio::time::timeout_at(deadline, socket.write_all(rest)).await {
             server.stats.net_output_bytes.add(rest.len() as u64);
         }
     }
+    let _ = tokio::time::timeout_at(deadline, socket.shutdown()).await;
+    let drain = async {
+        let mut scratch = [0u8; 16 * 1024];
+        let mut left = 4usize << 20;
+        while left > 0 {
+            match socket.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(200), drain).await;
     Ok(())
 }

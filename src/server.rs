@@ -81,6 +81,7 @@ impl Server {
             .store(num("lfu-log-factor", 10), std::sync::atomic::Ordering::Relaxed);
         t.lfu_decay_minutes
             .store(num("lfu-decay-time", 1), std::sync::atomic::Ordering::Relaxed);
+        crate::keyspace::memory::set_background_thread(self.config.get("jemalloc-bg-thread").as_deref() != Some("no"));
     }
 
     /// Asks the server to stop: no new connections, in-flight replies finish.

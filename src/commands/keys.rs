@@ -405,6 +405,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     if eq_ic(sub, "purge") {
+        crate::keyspace::memory::purge();
         ctx.out.ok();
         return Ok(());
     }

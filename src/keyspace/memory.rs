@@ -96,6 +96,37 @@ unsafe impl GlobalAlloc for CountingJemalloc {
     }
 }
 
+/// MEMORY PURGE: returns every arena's unused dirty pages to the kernel now.
+pub fn purge() -> bool {
+    // "arena.<MALLCTL_ARENAS_ALL>.purge", MALLCTL_ARENAS_ALL being 4096.
+    // SAFETY: a void mallctl with a NUL-terminated name and no in/out values.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        ) == 0
+    }
+}
+
+/// jemalloc-bg-thread: jemalloc's background threads return freed pages to the kernel over time
+/// (its decay), so RSS comes back down after a burst, as in Redis where this is on by default.
+pub fn set_background_thread(on: bool) -> bool {
+    let mut value = on;
+    // SAFETY: "background_thread" takes a bool; we pass a pointer to one and its size.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"background_thread".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&mut value as *mut bool).cast(),
+            std::mem::size_of::<bool>(),
+        ) == 0
+    }
+}
+
 /// Resident set size of this process, from /proc/self/statm.
 pub fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
