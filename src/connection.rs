@@ -95,6 +95,7 @@ impl Output {
                 Ok(n) => {
                     self.sent += n;
                     server.stats.net_output_bytes.add(n as u64);
+                    server.stats.writes_processed.incr();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),

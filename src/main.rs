@@ -126,7 +126,8 @@ fn init_logging(config: &respite::Config) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     match config.get("logfile").filter(|f| !f.is_empty()) {
         Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
             Ok(file) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),

@@ -123,6 +123,8 @@ pub struct Stats {
     pub rejected_connections: Counter,
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
+    pub reads_processed: Counter,
+    pub writes_processed: Counter,
     pub total_error_replies: Counter,
     pub auth_failures: Counter,
     /// errorstats: error code (first word of the error) -> count.
@@ -145,6 +147,8 @@ impl Stats {
             &self.rejected_connections,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.reads_processed,
+            &self.writes_processed,
             &self.total_error_replies,
             &self.auth_failures,
         ] {

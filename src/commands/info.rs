@@ -238,8 +238,8 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
             line!(s, "acl_access_denied_auth:{}", st.auth_failures.get());
             line!(s, "unexpected_error_replies:0");
             line!(s, "total_error_replies:{}", st.total_error_replies.get());
-            line!(s, "total_reads_processed:0");
-            line!(s, "total_writes_processed:0");
+            line!(s, "total_reads_processed:{}", st.reads_processed.get());
+            line!(s, "total_writes_processed:{}", st.writes_processed.get());
         }
         "replication" => {
             line!(s, "# Replication");
