@@ -24,6 +24,11 @@ const FLUSH_AT: usize = 64 * 1024;
 
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
+/// Redis's protected mode: refuse remote clients while the default user needs no password.
+fn protected_mode_refuses(config: &crate::Config, addr: SocketAddr) -> bool {
+    config.protected_mode.load(Relaxed) && config.user.read().nopass && !addr.ip().is_loopback()
+}
+
 pub async fn handle(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr, laddr: SocketAddr) {
     server.stats.connections_received.incr();
     if server.clients.len() as u64 >= server.config.maxclients.load(Relaxed) {
@@ -31,8 +36,7 @@ pub async fn handle(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr
         let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    // Redis's protected mode: refuse remote clients while the default user needs no password.
-    if server.config.protected_mode.load(Relaxed) && server.config.user.read().nopass && !addr.ip().is_loopback() {
+    if protected_mode_refuses(&server.config, addr) {
         server.stats.rejected_connections.incr();
         let _ = socket.write_all(PROTECTED_MODE_DENIED).await;
         return;
@@ -297,4 +301,27 @@ async fn finish(server: &Server, socket: &mut TcpStream, out: &mut Output) -> st
     };
     let _ = tokio::time::timeout(Duration::from_millis(200), drain).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decided on the peer address alone (no remote network in tests): remote clients are refused
+    /// until a password is set or protected-mode is off; loopback ones never.
+    #[test]
+    fn protected_mode_refuses_remote_clients_without_a_password() {
+        let config = crate::Config::default();
+        let remote: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let local6: SocketAddr = "[::1]:5000".parse().unwrap();
+        assert!(protected_mode_refuses(&config, remote));
+        assert!(!protected_mode_refuses(&config, local) && !protected_mode_refuses(&config, local6));
+        let set = |k: &str, v: &str| config.set_many(&[(k.to_string(), v.to_string())]).unwrap();
+        set("requirepass", "pw");
+        assert!(!protected_mode_refuses(&config, remote));
+        set("requirepass", "");
+        set("protected-mode", "no");
+        assert!(!protected_mode_refuses(&config, remote));
+    }
 }
