@@ -237,8 +237,11 @@ fn content_change(obj: &Map<String, Value>, full: bool) -> Result<ContentChange,
     })
 }
 
-/// A content write changes lists, the review list (titles) and the per-category stats.
+/// Creating or deleting a content changes lists, the review list and the per-category stats.
 const CONTENT_WRITE_SCOPES: [Scope; 3] = [Scope::Content, Scope::Review, Scope::Stats];
+/// Editing title or body changes lists and the review list (which shows them), not the stats: those
+/// count contents per category, so they are invalidated only when the write names a category.
+const CONTENT_EDIT_SCOPES: [Scope; 2] = [Scope::Content, Scope::Review];
 
 async fn content_create(
     State(st): State<Arc<AppState>>,
@@ -272,7 +275,12 @@ async fn content_write(
     let id = id_param(&id)?;
     let change = content_change(&json_body(body)?, full)?;
     st.db.update_content(user, id, &change).await?;
-    st.cache.invalidate_user(user, &CONTENT_WRITE_SCOPES).await;
+    let scopes: &[Scope] = if change.category_slug.is_some() {
+        &CONTENT_WRITE_SCOPES
+    } else {
+        &CONTENT_EDIT_SCOPES
+    };
+    st.cache.invalidate_user(user, scopes).await;
     let updated = st.db.content(user, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(updated).into_response())
 }

@@ -1,6 +1,8 @@
 //! Bearer-token authentication. Tokens are looked up in the users table and remembered in-process
-//! for a minute, so authentication does not add a DB query to every cache hit (the seed's JWT auth
-//! did not touch the DB either). A revoked token therefore works for up to a minute.
+//! for a short while (`Settings::token_ttl`, 60 s by default), so authentication does not add a DB
+//! query to every cache hit (the seed's JWT auth did not touch the DB either). Unknown tokens are
+//! never remembered: they are looked up every time and answer 401. A revoked token (changed or
+//! removed in the users table) is refused once its entry expires, so within `token_ttl`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,22 +16,40 @@ use crate::app::AppState;
 use crate::db::User;
 use crate::error::ApiError;
 
-const TOKEN_TTL: Duration = Duration::from_secs(60);
 /// Bound on remembered tokens; the map is cleared when it fills (cheap, and rare).
 const MAX_TOKENS: usize = 100_000;
 
-#[derive(Default)]
 pub struct TokenCache {
+    ttl: Duration,
     map: Mutex<HashMap<String, (User, Instant)>>,
 }
 
 impl TokenCache {
+    /// `ttl` zero: every request looks its token up in the DB.
+    pub fn new(ttl: Duration) -> TokenCache {
+        TokenCache {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn get(&self, token: &str) -> Option<User> {
-        let map = self.map.lock().unwrap();
-        map.get(token).filter(|(_, at)| at.elapsed() < TOKEN_TTL).map(|(u, _)| u.clone())
+        let mut map = self.map.lock().unwrap();
+        match map.get(token) {
+            Some((user, at)) if at.elapsed() < self.ttl => Some(user.clone()),
+            Some(_) => {
+                // Expired: forget it, so a revoked token is looked up (and refused) from now on.
+                map.remove(token);
+                None
+            }
+            None => None,
+        }
     }
 
     fn put(&self, token: &str, user: User) {
+        if self.ttl.is_zero() {
+            return;
+        }
         let mut map = self.map.lock().unwrap();
         if map.len() >= MAX_TOKENS {
             map.clear();

@@ -155,7 +155,8 @@ struct Envelope<'a> {
     gen: &'a str,
     delta_ms: u64,
     expiry_ms: u64,
-    json: &'a [u8],
+    /// Where the JSON starts in the stored value.
+    json_at: usize,
 }
 
 fn parse_envelope(raw: &[u8]) -> Option<Envelope<'_>> {
@@ -166,7 +167,7 @@ fn parse_envelope(raw: &[u8]) -> Option<Envelope<'_>> {
         gen: it.next()?,
         delta_ms: it.next()?.parse().ok()?,
         expiry_ms: it.next()?.parse().ok()?,
-        json: &raw[nl + 1..],
+        json_at: nl + 1,
     };
     Some(env)
 }
@@ -356,7 +357,7 @@ impl Cache {
             return self.bypass(ep, user, &full, load).await;
         };
         let gen_key = self.gen_key(user, ep.scope);
-        let got: Option<(Option<String>, Option<Vec<u8>>)> = self.call("get", conn.mget(&[&gen_key, &full])).await;
+        let got: Option<(Option<String>, Option<Bytes>)> = self.call("get", conn.mget(&[&gen_key, &full])).await;
         let Some((gen, raw)) = got else {
             return self.bypass(ep, user, &full, load).await;
         };
@@ -367,12 +368,14 @@ impl Cache {
                 None => return self.bypass(ep, user, &full, load).await,
             },
         };
-        if let Some(env) = raw.as_deref().and_then(parse_envelope) {
-            if env.gen == gen {
+        if let Some(raw) = raw {
+            if let Some(env) = parse_envelope(&raw).filter(|e| e.gen == gen) {
                 if xfetch_due(now_ms(), env.delta_ms, env.expiry_ms, fastrand::f64()) {
                     self.refresh_in_background(ep, full.clone(), gen.clone(), env.expiry_ms, load);
                 }
-                return Ok((Bytes::copy_from_slice(env.json), CacheStatus::Hit));
+                // The stored JSON is the body: sliced out of the reply, not copied or re-encoded.
+                let json_at = env.json_at;
+                return Ok((raw.slice(json_at..), CacheStatus::Hit));
             }
         }
         self.load_once(ep, &full, &gen, None, load).await.map(|b| (b, CacheStatus::Miss))
@@ -480,10 +483,11 @@ impl Cache {
     /// expires after that instant: a value stored after the one being refreshed).
     async fn peek(&self, full: &str, gen: &str, newer_than: Option<u64>) -> Option<Bytes> {
         let mut conn = self.conn.get()?.clone();
-        let raw: Option<Vec<u8>> = self.call("get", conn.get(full)).await?;
+        let raw: Option<Bytes> = self.call("get", conn.get(full)).await?;
         let raw = raw?;
         let env = parse_envelope(&raw).filter(|e| e.gen == gen && newer_than.is_none_or(|t| e.expiry_ms > t))?;
-        Some(Bytes::copy_from_slice(env.json))
+        let json_at = env.json_at;
+        Some(raw.slice(json_at..))
     }
 
     fn refresh_in_background<T, F, Fut>(self: &Arc<Self>, ep: &'static Endpoint, full: String, gen: String, expiry_ms: u64, load: F)
@@ -676,7 +680,7 @@ mod tests {
         let raw = b"00ff 12 1700000000000\n{\"a\":1}";
         let env = parse_envelope(raw).unwrap();
         assert_eq!(
-            (env.gen, env.delta_ms, env.expiry_ms, env.json),
+            (env.gen, env.delta_ms, env.expiry_ms, &raw[env.json_at..]),
             ("00ff", 12, 1_700_000_000_000, &b"{\"a\":1}"[..])
         );
         assert!(parse_envelope(b"garbage").is_none());

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::AppState;
+use auth::TokenCache;
 use cache::{Cache, CacheConfig};
 use db::Db;
 use metrics::Metrics;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// See [`CacheConfig::load_delay`]; zero outside tests and demos.
     pub load_delay: Duration,
+    /// How long an authenticated token is remembered in-process (see [`auth`]); zero: never.
+    pub token_ttl: Duration,
 }
 
 impl Settings {
@@ -46,6 +49,7 @@ impl Settings {
             cache_retry_after: Duration::from_millis(250),
             db_max_connections: 8,
             load_delay: Duration::ZERO,
+            token_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -89,7 +93,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<AppHandle> {
         db,
         cache,
         metrics,
-        tokens: Default::default(),
+        tokens: TokenCache::new(settings.token_ttl),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;

@@ -4,6 +4,13 @@
 //! per endpoint, requests/s, hit rate (client-side X-Cache and the cache's INFO keyspace_hits /
 //! keyspace_misses) and DB queries per minute (counted by the app), side by side; `--json` prints
 //! the same figures as one JSON object.
+//!
+//! `--warmup N` sends N requests of the same workload first and reports them apart: every key's
+//! first miss (the cold start) falls there. The table shows the measured requests, then the warm-up
+//! and the whole run (warm-up included) on their own rows, so both readings are there.
+//! Each run's writes are undone afterwards (schedules, history rows, content edits of the active
+//! users), so the run without the cache starts from the same data as the run with it: completed
+//! reviews leave the due lists, and otherwise the second run would query shorter lists.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -44,6 +51,19 @@ pub struct Options {
     /// Only the run without the cache.
     #[arg(long)]
     pub no_cache_only: bool,
+    /// Requests of the same workload sent before the measured ones in each run, reported apart
+    /// (the cold start: every key's first miss). Bounded by --max-secs as well.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Keep each run's writes in the database (by default they are undone after the run, so both
+    /// runs start from the same data).
+    #[arg(long)]
+    pub keep_writes: bool,
+    /// After the measured requests, this many GETs of an unknown route (404: routing, middleware
+    /// and HTTP on both sides, no auth, cache or DB), at the same rate and concurrency: the floor
+    /// under every endpoint's latency, shown as its own row.
+    #[arg(long, default_value_t = 0)]
+    pub floor: u64,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -65,6 +85,8 @@ enum Op {
     ContentList,
     Complete,
     ContentUpdate,
+    /// Not in the mix: the `--floor` phase's GET of an unknown route.
+    Floor,
 }
 
 impl Op {
@@ -75,6 +97,7 @@ impl Op {
             Op::ContentList => "GET /api/content/",
             Op::Complete => "POST /api/review/complete/",
             Op::ContentUpdate => "PATCH /api/content/{id}/",
+            Op::Floor => "GET unknown route (404, HTTP floor)",
         }
     }
 
@@ -119,9 +142,60 @@ pub struct RunFigures {
     pub hit_rate_info: Option<f64>,
     pub keyspace_hits: Option<u64>,
     pub keyspace_misses: Option<u64>,
+    /// Cacheable GETs sent, and how many answered HIT (null without the cache).
+    pub cacheable_requests: u64,
+    pub hits_client: Option<u64>,
     pub db_queries: u64,
     pub db_queries_per_min: f64,
     pub db_queries_per_1000_requests: f64,
+    /// db_queries by statement name (see `Db`), to see where the remaining queries go.
+    pub db_queries_by_name: BTreeMap<String, u64>,
+}
+
+/// One run (with or without the cache): the measured requests, the warm-up before them, and the
+/// two together.
+#[derive(Serialize, Clone, Debug)]
+pub struct RunReport {
+    pub measured: RunFigures,
+    pub warmup: Option<RunFigures>,
+    pub whole_run: Totals,
+}
+
+/// Warm-up and measured requests together.
+#[derive(Serialize, Clone, Debug)]
+pub struct Totals {
+    pub requests: u64,
+    pub seconds: f64,
+    pub hit_rate_client: Option<f64>,
+    pub hit_rate_info: Option<f64>,
+    pub db_queries: u64,
+    pub db_queries_per_1000_requests: f64,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        (a as f64 * 1000.0 / b as f64).round() / 1000.0
+    }
+}
+
+impl Totals {
+    fn of(phases: &[&RunFigures]) -> Totals {
+        let sum = |f: &dyn Fn(&RunFigures) -> u64| phases.iter().map(|p| f(p)).sum::<u64>();
+        let requests = sum(&|p| p.requests);
+        let db_queries = sum(&|p| p.db_queries);
+        let cache_on = phases.iter().all(|p| p.cache);
+        let (hits, misses) = (sum(&|p| p.keyspace_hits.unwrap_or(0)), sum(&|p| p.keyspace_misses.unwrap_or(0)));
+        Totals {
+            requests,
+            seconds: (phases.iter().map(|p| p.seconds).sum::<f64>() * 100.0).round() / 100.0,
+            hit_rate_client: cache_on.then(|| ratio(sum(&|p| p.hits_client.unwrap_or(0)), sum(&|p| p.cacheable_requests))),
+            hit_rate_info: (cache_on && phases.iter().all(|p| p.keyspace_hits.is_some())).then(|| ratio(hits, hits + misses)),
+            db_queries,
+            db_queries_per_1000_requests: (db_queries as f64 * 1000.0 / requests.max(1) as f64).round(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -136,19 +210,22 @@ struct Shared {
     base: String,
     http: reqwest::Client,
     tokens: Vec<String>,
-    /// Content ids seen per user (from review/today answers), for the writes.
-    known: Mutex<HashMap<usize, Vec<i64>>>,
+    /// Content ids seen per user (from review/today answers), for the writes; kept from the
+    /// warm-up into the measured phase.
+    known: Arc<Mutex<HashMap<usize, Vec<i64>>>>,
     issued: AtomicU64,
     limit: u64,
     deadline: Instant,
     started: Instant,
     rate: u64,
+    /// The `--floor` phase: every request is Op::Floor.
+    floor: bool,
 }
 
 async fn one_request(sh: &Shared, rng: &mut fastrand::Rng, tally: &mut Tally) {
     let user = rng.usize(..sh.tokens.len());
     let token = &sh.tokens[user];
-    let mut op = pick_op(rng);
+    let mut op = if sh.floor { Op::Floor } else { pick_op(rng) };
     let target = if matches!(op, Op::Complete | Op::ContentUpdate) {
         let mut known = sh.known.lock().unwrap();
         known
@@ -158,7 +235,7 @@ async fn one_request(sh: &Shared, rng: &mut fastrand::Rng, tally: &mut Tally) {
     } else {
         None
     };
-    if target.is_none() && !op.cacheable() {
+    if target.is_none() && matches!(op, Op::Complete | Op::ContentUpdate) {
         // Nothing known to write to yet for this user: read first, as a dashboard would.
         op = Op::ReviewToday;
     }
@@ -185,6 +262,7 @@ async fn one_request(sh: &Shared, rng: &mut fastrand::Rng, tally: &mut Tally) {
             .http
             .patch(format!("{}/api/content/{}/", sh.base, target.unwrap()))
             .json(&json!({"title": format!("edited {}", rng.u32(..))})),
+        Op::Floor => sh.http.get(format!("{}/api/floor-probe/", sh.base)),
     };
     let started = Instant::now();
     let result = req.bearer_auth(token).send().await;
@@ -207,7 +285,8 @@ async fn one_request(sh: &Shared, rng: &mut fastrand::Rng, tally: &mut Tally) {
         .entry(op)
         .or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).unwrap())
         .saturating_record(micros.max(1));
-    if !ok {
+    // The floor probe is meant to answer 404.
+    if !ok && op != Op::Floor {
         *tally.errors.entry(op).or_default() += 1;
     }
     if op.cacheable() {
@@ -240,22 +319,144 @@ async fn info_keyspace(conn: &mut redis::aio::ConnectionManager) -> Option<(u64,
     Some((field("keyspace_hits")?, field("keyspace_misses")?))
 }
 
-async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyhow::Result<RunFigures> {
-    let cache_on = settings.cache_url.is_some();
-    let app = crate::start(settings).await?;
-    let mut conn = None;
-    if cache_on {
-        anyhow::ensure!(app.state.cache.wait_connected(Duration::from_secs(5)).await, "cache not reachable");
-        let c = app.state.cache.connection().expect("connected");
-        // Start cold: drop whatever an earlier run left under the prefix.
-        app.state.cache.invalidate_pattern(c.clone(), "*").await;
-        conn = Some(c);
+/// What the workload writes, for the active users, as it was before a run: `restore` puts it
+/// back. Read and written on the pool directly, so none of it counts as the app's DB queries (and
+/// it happens outside the measured phases anyway).
+struct Snapshot {
+    history_max_id: i64,
+    users: Vec<i64>,
+    /// schedule id -> (interval_index, next_review_date)
+    schedules: HashMap<i64, (i64, String)>,
+    /// content id -> (title, body, category_id, updated_at)
+    contents: HashMap<i64, (String, String, Option<i64>, i64)>,
+}
+
+type ScheduleRows = HashMap<i64, (i64, String)>;
+type ContentRows = HashMap<i64, (String, String, Option<i64>, i64)>;
+
+async fn user_rows(db: &crate::db::Db, user: i64) -> anyhow::Result<(ScheduleRows, ContentRows)> {
+    use sqlx::Row;
+    let mut schedules = HashMap::new();
+    for r in sqlx::query("SELECT id, interval_index, next_review_date FROM review_schedules WHERE user_id = $1")
+        .bind(user)
+        .fetch_all(&db.pool)
+        .await?
+    {
+        schedules.insert(r.try_get("id")?, (r.try_get("interval_index")?, r.try_get("next_review_date")?));
     }
+    let mut contents = HashMap::new();
+    for r in sqlx::query("SELECT id, title, body, category_id, updated_at FROM contents WHERE author_id = $1")
+        .bind(user)
+        .fetch_all(&db.pool)
+        .await?
+    {
+        contents.insert(
+            r.try_get("id")?,
+            (
+                r.try_get("title")?,
+                r.try_get("body")?,
+                r.try_get("category_id")?,
+                r.try_get("updated_at")?,
+            ),
+        );
+    }
+    Ok((schedules, contents))
+}
+
+impl Snapshot {
+    async fn take(db: &crate::db::Db, tokens: &[String]) -> anyhow::Result<Snapshot> {
+        use sqlx::Row;
+        let history_max_id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM review_history")
+            .fetch_one(&db.pool)
+            .await?
+            .try_get("m")?;
+        let mut snap = Snapshot {
+            history_max_id,
+            users: Vec::new(),
+            schedules: HashMap::new(),
+            contents: HashMap::new(),
+        };
+        for token in tokens {
+            let Some(row) = sqlx::query("SELECT id FROM users WHERE token = $1")
+                .bind(token)
+                .fetch_optional(&db.pool)
+                .await?
+            else {
+                continue;
+            };
+            let user: i64 = row.try_get("id")?;
+            let (schedules, contents) = user_rows(db, user).await?;
+            snap.users.push(user);
+            snap.schedules.extend(schedules);
+            snap.contents.extend(contents);
+        }
+        Ok(snap)
+    }
+
+    /// Undoes the run's writes: history rows added since, and schedule or content rows that
+    /// differ from the snapshot. Returns how many rows it touched.
+    async fn restore(&self, db: &crate::db::Db) -> anyhow::Result<u64> {
+        let mut tx = db.begin_write().await?;
+        let mut touched = sqlx::query("DELETE FROM review_history WHERE id > $1")
+            .bind(self.history_max_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for &user in &self.users {
+            let (schedules, contents) = user_rows(db, user).await?;
+            for (id, now) in schedules {
+                if let Some(before) = self.schedules.get(&id).filter(|b| **b != now) {
+                    sqlx::query("UPDATE review_schedules SET interval_index = $1, next_review_date = $2 WHERE id = $3")
+                        .bind(before.0)
+                        .bind(&before.1)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    touched += 1;
+                }
+            }
+            for (id, now) in contents {
+                if let Some(before) = self.contents.get(&id).filter(|b| **b != now) {
+                    sqlx::query("UPDATE contents SET title = $1, body = $2, category_id = $3, updated_at = $4 WHERE id = $5")
+                        .bind(&before.0)
+                        .bind(&before.1)
+                        .bind(before.2)
+                        .bind(before.3)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    touched += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(touched)
+    }
+}
+
+/// A phase's size, its clients' random seed, and whether it is the `--floor` probe.
+#[derive(Clone, Copy)]
+struct PhaseSpec {
+    limit: u64,
+    seed: u64,
+    floor: bool,
+}
+
+/// One phase of a run: `limit` requests (or `--max-secs`), measured on their own.
+async fn phase(
+    app: &crate::AppHandle,
+    conn: &mut Option<redis::aio::ConnectionManager>,
+    opts: &Options,
+    tokens: &[String],
+    known: Arc<Mutex<HashMap<usize, Vec<i64>>>>,
+    spec: PhaseSpec,
+) -> anyhow::Result<RunFigures> {
+    let cache_on = conn.is_some();
     let before_info = match conn.as_mut() {
         Some(c) => info_keyspace(c).await,
         None => None,
     };
-    let before_db = app.state.metrics.db_queries_total();
+    let before_db = app.state.metrics.db_queries_by_name();
     let shared = Arc::new(Shared {
         base: format!("http://{}", app.addr),
         http: reqwest::Client::builder()
@@ -263,19 +464,20 @@ async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyh
             .timeout(Duration::from_secs(30))
             .build()?,
         tokens: tokens.to_vec(),
-        known: Mutex::new(HashMap::new()),
+        known,
         issued: AtomicU64::new(0),
-        limit: opts.requests,
+        limit: spec.limit,
         deadline: Instant::now() + Duration::from_secs(opts.max_secs),
         started: Instant::now(),
         rate: opts.rate,
+        floor: spec.floor,
     });
     let started = shared.started;
     let workers: Vec<_> = (0..opts.concurrency)
         .map(|w| {
             let sh = shared.clone();
             tokio::spawn(async move {
-                let mut rng = fastrand::Rng::with_seed(w as u64 * 7919 + 1);
+                let mut rng = fastrand::Rng::with_seed(w as u64 * 7919 + spec.seed);
                 let mut tally = Tally::default();
                 loop {
                     let i = sh.issued.fetch_add(1, Ordering::Relaxed);
@@ -309,12 +511,22 @@ async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyh
         total.cacheable += t.cacheable;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let db_queries = app.state.metrics.db_queries_total() - before_db;
+    let db_by_name: BTreeMap<String, u64> = app
+        .state
+        .metrics
+        .db_queries_by_name()
+        .into_iter()
+        .map(|(name, n)| {
+            let d = n - before_db.get(&name).copied().unwrap_or(0);
+            (name, d)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let db_queries: u64 = db_by_name.values().sum();
     let after_info = match conn.as_mut() {
         Some(c) => info_keyspace(c).await,
         None => None,
     };
-    app.stop().await;
 
     let ms = |h: &Histogram<u64>, q: f64| (h.value_at_quantile(q) as f64 / 10.0).round() / 100.0;
     let endpoints: BTreeMap<String, EndpointFigures> = total
@@ -337,13 +549,6 @@ async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyh
         (Some(b), Some(a)) => (Some(a.0 - b.0), Some(a.1 - b.1)),
         _ => (None, None),
     };
-    let ratio = |a: u64, b: u64| {
-        if b == 0 {
-            0.0
-        } else {
-            (a as f64 * 1000.0 / b as f64).round() / 1000.0
-        }
-    };
     Ok(RunFigures {
         cache: cache_on,
         requests,
@@ -355,10 +560,101 @@ async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyh
         hit_rate_info: hits.zip(misses).map(|(h, m)| ratio(h, h + m)),
         keyspace_hits: hits,
         keyspace_misses: misses,
+        cacheable_requests: total.cacheable,
+        hits_client: cache_on.then_some(total.hits),
         db_queries,
         db_queries_per_min: (db_queries as f64 / seconds * 60.0).round(),
         db_queries_per_1000_requests: (db_queries as f64 * 1000.0 / requests.max(1) as f64).round(),
+        db_queries_by_name: db_by_name,
     })
+}
+
+async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyhow::Result<RunReport> {
+    let cache_on = settings.cache_url.is_some();
+    let app = crate::start(settings).await?;
+    let mut conn = None;
+    if cache_on {
+        anyhow::ensure!(app.state.cache.wait_connected(Duration::from_secs(5)).await, "cache not reachable");
+        let c = app.state.cache.connection().expect("connected");
+        // Start cold: drop whatever an earlier run left under the prefix.
+        app.state.cache.invalidate_pattern(c.clone(), "*").await;
+        conn = Some(c);
+    }
+    let snapshot = if opts.keep_writes {
+        None
+    } else {
+        Some(Snapshot::take(&app.state.db, tokens).await?)
+    };
+    let known = Arc::new(Mutex::new(HashMap::new()));
+    let result = async {
+        let warmup = if opts.warmup > 0 {
+            Some(
+                phase(
+                    &app,
+                    &mut conn,
+                    opts,
+                    tokens,
+                    known.clone(),
+                    PhaseSpec {
+                        limit: opts.warmup,
+                        seed: 1_000_003,
+                        floor: false,
+                    },
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let mut measured = phase(
+            &app,
+            &mut conn,
+            opts,
+            tokens,
+            known.clone(),
+            PhaseSpec {
+                limit: opts.requests,
+                seed: 1,
+                floor: false,
+            },
+        )
+        .await?;
+        if opts.floor > 0 {
+            // Its own phase, so it changes none of the measured counts; only its latency row joins.
+            let floor = phase(
+                &app,
+                &mut conn,
+                opts,
+                tokens,
+                known.clone(),
+                PhaseSpec {
+                    limit: opts.floor,
+                    seed: 2_000_003,
+                    floor: true,
+                },
+            )
+            .await?;
+            measured.endpoints.extend(floor.endpoints);
+        }
+        let whole_run = Totals::of(&warmup.iter().chain([&measured]).collect::<Vec<_>>());
+        anyhow::Ok(RunReport {
+            measured,
+            warmup,
+            whole_run,
+        })
+    }
+    .await;
+    if let Some(snap) = snapshot {
+        let touched = snap.restore(&app.state.db).await?;
+        // The restore wrote behind the cache's back: drop what the run cached, or a later reader
+        // would be served the run's data.
+        if let Some(c) = conn.clone() {
+            app.state.cache.invalidate_pattern(c, "*").await;
+        }
+        eprintln!("loadtest: undid the run's writes ({touched} rows)");
+    }
+    app.stop().await;
+    result
 }
 
 /// Runs the workload with and without the cache and prints the comparison.
@@ -415,11 +711,12 @@ pub async fn run(settings: Settings, cache_url: String, opts: Options) -> anyhow
             .await?,
         );
     }
-    let with = runs.iter().find(|r| r.cache).cloned();
-    let without = runs.iter().find(|r| !r.cache).cloned();
+    let with = runs.iter().find(|r| r.measured.cache).cloned();
+    let without = runs.iter().find(|r| !r.measured.cache).cloned();
     if opts.json {
         let workload = json!({
-            "requests": opts.requests, "rate": opts.rate, "max_secs": opts.max_secs, "concurrency": opts.concurrency, "active_users": tokens.len(),
+            "requests": opts.requests, "warmup": opts.warmup, "rate": opts.rate, "max_secs": opts.max_secs, "concurrency": opts.concurrency, "active_users": tokens.len(),
+            "writes_undone_after_each_run": !opts.keep_writes,
             "mix_percent": MIX.iter().map(|(op, w)| (op.name(), *w)).collect::<BTreeMap<_, _>>(),
             "database": if settings.database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
         });
@@ -441,7 +738,8 @@ fn reduction(with: f64, without: f64) -> String {
     }
 }
 
-fn print_table(with: Option<&RunFigures>, without: Option<&RunFigures>) {
+fn print_table(with_run: Option<&RunReport>, without_run: Option<&RunReport>) {
+    let (with, without) = (with_run.map(|r| &r.measured), without_run.map(|r| &r.measured));
     let cell = |r: Option<&RunFigures>, f: &dyn Fn(&RunFigures) -> String| r.map(f).unwrap_or_else(|| "-".into());
     println!("| | with cache | without cache | change |");
     println!("|---|---|---|---|");
@@ -510,4 +808,56 @@ fn print_table(with: Option<&RunFigures>, without: Option<&RunFigures>) {
         cell(with, &|r| format!("{}", r.db_queries_per_1000_requests)),
         cell(without, &|r| format!("{}", r.db_queries_per_1000_requests))
     );
+    let by_name = |r: &RunFigures| {
+        let mut v: Vec<(&String, &u64)> = r.db_queries_by_name.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.iter().map(|(n, c)| format!("{n} {c}")).collect::<Vec<_>>().join(", ")
+    };
+    println!(
+        "| DB queries by statement | {} | {} | |",
+        cell(with, &by_name),
+        cell(without, &by_name)
+    );
+    // The warm-up (cold start) and the whole run with it, so both readings are on the page.
+    let warm = |r: Option<&RunReport>| r.and_then(|r| r.warmup.clone());
+    let (ww, wwo) = (warm(with_run), warm(without_run));
+    if ww.is_some() || wwo.is_some() {
+        let show = |r: &RunFigures| {
+            format!(
+                "{} req, hit rate {} / INFO {}, {} DB queries per 1000",
+                r.requests,
+                pct(r.hit_rate_client),
+                pct(r.hit_rate_info),
+                r.db_queries_per_1000_requests
+            )
+        };
+        println!(
+            "| warm-up, not in the figures above | {} | {} | |",
+            cell(ww.as_ref(), &show),
+            cell(wwo.as_ref(), &show)
+        );
+        let whole = |r: Option<&RunReport>| r.map(|r| r.whole_run.clone());
+        let (tw, two) = (whole(with_run), whole(without_run));
+        let show = |t: &Totals| {
+            format!(
+                "{} req, hit rate {} / INFO {}, {} DB queries per 1000",
+                t.requests,
+                pct(t.hit_rate_client),
+                pct(t.hit_rate_info),
+                t.db_queries_per_1000_requests
+            )
+        };
+        let change = match (&tw, &two) {
+            (Some(a), Some(b)) => format!(
+                "{} fewer",
+                reduction(a.db_queries_per_1000_requests, b.db_queries_per_1000_requests)
+            ),
+            _ => "-".into(),
+        };
+        println!(
+            "| whole run, warm-up included | {} | {} | {change} |",
+            tw.as_ref().map(show).unwrap_or("-".into()),
+            two.as_ref().map(show).unwrap_or("-".into())
+        );
+    }
 }

@@ -31,6 +31,10 @@ struct Common {
     /// Maximum database connections.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 8)]
     db_max_connections: u32,
+    /// How long an authenticated token is remembered in-process, in seconds (0: look it up on
+    /// every request). A revoked token is refused within this time.
+    #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 60)]
+    token_ttl_secs: u64,
 }
 
 impl Common {
@@ -40,6 +44,7 @@ impl Common {
             key_prefix: self.key_prefix.clone(),
             cache_timeout: Duration::from_millis(self.cache_timeout_ms),
             db_max_connections: self.db_max_connections,
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
             listen,
             ..Settings::local(&self.database_url, None)
         }

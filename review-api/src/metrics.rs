@@ -78,6 +78,25 @@ impl Metrics {
     pub fn db_queries_total(&self) -> u64 {
         sum_counter(&self.registry, "db_queries_total")
     }
+
+    /// db_queries_total by its `query` label (the loadtest's breakdown of where queries go).
+    pub fn db_queries_by_name(&self) -> std::collections::BTreeMap<String, u64> {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "db_queries_total")
+            .flat_map(|f| f.get_metric().iter())
+            .map(|m| {
+                let name = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "query")
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default();
+                (name, m.get_counter().get_value() as u64)
+            })
+            .collect()
+    }
 }
 
 impl Default for Metrics {

@@ -268,10 +268,9 @@ pub async fn run(database_url: &str, users: usize, contents: usize, tokens_path:
     )
     .await?;
     tx.commit().await?;
-    if db.backend == crate::db::Backend::Sqlite {
-        // Fresh statistics so SQLite's planner picks the due-today index.
-        sqlx::query("ANALYZE").execute(&db.pool).await?;
-    }
+    // Fresh planner statistics (both databases read `ANALYZE`), so the due-today query uses its
+    // index from the first request rather than after PostgreSQL's autovacuum gets to it.
+    sqlx::query("ANALYZE").execute(&db.pool).await?;
     db.pool.close().await;
 
     std::fs::write(tokens_path, tokens.join("\n") + "\n")?;

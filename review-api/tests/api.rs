@@ -95,6 +95,109 @@ async fn auth_and_errors(backend: Backend) {
 }
 both_backends!(auth_and_errors);
 
+/// Tokens are remembered in-process for `token_ttl`: a remembered token costs no DB query, an
+/// unknown one is looked up (and refused) every time, and a revoked one is refused once its entry
+/// expires.
+async fn token_cache_and_revocation(backend: Backend) {
+    let ttl = Duration::from_secs(2);
+    let env = common::start(
+        backend,
+        Options {
+            token_ttl: ttl,
+            ..Options::default()
+        },
+    )
+    .await;
+    let t = env.tokens[0].clone();
+    let lookups = env.db_queries("user_by_token").await;
+    assert_eq!(env.get("/api/review/today/", &t).await.status, 200);
+    let remembered_at = Instant::now();
+    assert_eq!(env.get("/api/analytics/stats/", &t).await.status, 200);
+    assert_eq!(env.get("/api/content/", &t).await.status, 200);
+    if remembered_at.elapsed() < ttl {
+        assert_eq!(
+            env.db_queries("user_by_token").await,
+            lookups + 1,
+            "one lookup, then the remembered token"
+        );
+    }
+
+    // Unknown tokens are not remembered: each is looked up and refused.
+    let before = env.db_queries("user_by_token").await;
+    for _ in 0..3 {
+        assert_eq!(env.get("/api/review/today/", "no-such-token").await.status, 401);
+    }
+    assert_eq!(env.db_queries("user_by_token").await, before + 3);
+
+    // Revoke (the token is replaced in the users table): refused once the entry has expired.
+    let replacement = format!("{t}-rotated");
+    sqlx::query("UPDATE users SET token = $1 WHERE token = $2")
+        .bind(&replacement)
+        .bind(&t)
+        .execute(&env.app.state.db.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(ttl.saturating_sub(remembered_at.elapsed()) + Duration::from_millis(100)).await;
+    for path in ["/api/review/today/", "/api/analytics/stats/", "/api/content/"] {
+        let r = env.get(path, &t).await;
+        assert_eq!(r.status, 401, "revoked token on {path}: {}", r.json);
+    }
+    assert_eq!(env.get("/api/review/today/", &replacement).await.status, 200);
+    env.stop().await;
+}
+both_backends!(token_cache_and_revocation);
+
+/// Editing a content's title or body refreshes the lists and the review list (they show it) but
+/// keeps the stats, which only count contents per category; changing the category refreshes them.
+async fn content_edit_invalidates_stats_only_on_category_change(backend: Backend) {
+    let env = common::start(backend, Options::default()).await;
+    let t = &env.tokens[0];
+    let today_list = env.get("/api/review/today/", t).await;
+    let id = content_ids(&today_list.json)[0];
+    let old_slug = today_list.json["results"][0]["content"]["category"]["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(env.get("/api/content/", t).await.x_cache(), "MISS");
+    let stats = env.get("/api/analytics/stats/", t).await;
+    assert_eq!(stats.x_cache(), "MISS");
+    assert_eq!(env.get("/api/analytics/stats/", t).await.x_cache(), "HIT");
+
+    let r = env
+        .send(Method::PATCH, &format!("/api/content/{id}/"), t, json!({"title": "Renamed"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let review = env.get("/api/review/today/", t).await;
+    assert_eq!(review.x_cache(), "MISS", "titles show in the review list");
+    assert_eq!(review.json["results"][0]["content"]["title"], "Renamed");
+    let detail = env.get(&format!("/api/content/{id}/"), t).await;
+    assert_eq!((detail.x_cache(), detail.json["title"].as_str()), ("MISS", Some("Renamed")));
+    let s = env.get("/api/analytics/stats/", t).await;
+    assert_eq!(s.x_cache(), "HIT", "a title does not change the stats");
+    assert_eq!(s.json, stats.json);
+
+    let new_slug = if old_slug == "music" { "math" } else { "music" };
+    let r = env
+        .send(Method::PATCH, &format!("/api/content/{id}/"), t, json!({"category_slug": new_slug}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let s = env.get("/api/analytics/stats/", t).await;
+    assert_eq!(s.x_cache(), "MISS", "a category change does");
+    let count = |stats: &Value, slug: &str| {
+        stats["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["slug"] == slug)
+            .map(|c| c["contents"].as_i64().unwrap())
+            .unwrap_or(0)
+    };
+    assert_eq!(count(&s.json, &old_slug), count(&stats.json, &old_slug) - 1);
+    assert_eq!(count(&s.json, new_slug), count(&stats.json, new_slug) + 1);
+    env.stop().await;
+}
+both_backends!(content_edit_invalidates_stats_only_on_category_change);
+
 async fn review_today_and_stats(backend: Backend) {
     let env = common::start(backend, Options::default()).await;
     let t = &env.tokens[0];

@@ -66,6 +66,8 @@ pub struct Options {
     pub load_delay: Duration,
     /// The app's deadline per cache call (production default 40 ms).
     pub cache_timeout: Duration,
+    /// How long the app remembers an authenticated token (production default 60 s).
+    pub token_ttl: Duration,
 }
 
 impl Default for Options {
@@ -75,6 +77,7 @@ impl Default for Options {
             contents: 60,
             load_delay: Duration::ZERO,
             cache_timeout: Duration::from_millis(40),
+            token_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -119,6 +122,7 @@ pub async fn start(backend: Backend, opts: Options) -> Env {
     let settings = Settings {
         load_delay: opts.load_delay,
         cache_timeout: opts.cache_timeout,
+        token_ttl: opts.token_ttl,
         ..Settings::local(&db_url, Some(format!("redis://{}/1", proxy.addr)))
     };
     let app = review_api::start(settings).await.expect("app starts");
