@@ -19,6 +19,14 @@
 //!
 //! Values are stored as `"{gen} {delta_ms} {expiry_ms}\n{json}"`: a hit is served as the stored JSON
 //! bytes, never decoded and re-encoded.
+//!
+//! **Where the cache runs** ([`CacheMode`]): one Redis-protocol server (`direct`, the default),
+//! twemproxy in front of several (`twemproxy`), or a Redis Cluster (`cluster`). Every key of a user
+//! carries the user id as a hash tag (`review:today:{42}:...`, `gen:review:{42}`), so the two-key
+//! MGET of a read and the generation bumps of a write stay in one cluster slot. Correctness never
+//! depends on deleting old values (the generations do that), so the two modes without SCAN
+//! (twemproxy refuses it; in a cluster it sees one node) skip the pattern deletes after a write:
+//! the next miss overwrites a key in place and the rest expire by their TTL.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -28,8 +36,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands, IntoConnectionInfo, RedisFuture};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
@@ -119,10 +128,116 @@ const GEN_TTL_SECS: u64 = 86_400;
 /// XFetch's beta: 1.0 is the paper's optimum for "recompute once, just before expiry".
 const XFETCH_BETA: f64 = 1.0;
 
+/// What the cache URL points at. Chosen by `--cache-mode`; a `redis+cluster://` URL means
+/// `cluster` by itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CacheMode {
+    /// One server (respite or Redis), any database; invalidation also deletes the old values by
+    /// SCAN MATCH + UNLINK.
+    #[default]
+    Direct,
+    /// twemproxy (nutcracker): database 0 only, no SCAN, no CLIENT SETINFO; invalidation by the
+    /// generation keys alone.
+    Twemproxy,
+    /// Redis Cluster through redis-rs's cluster-async client; `url` is one or more node URLs
+    /// separated by commas. Database 0 only; invalidation by the generation keys alone.
+    Cluster,
+}
+
+impl std::str::FromStr for CacheMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "direct" => Ok(CacheMode::Direct),
+            "twemproxy" | "nutcracker" => Ok(CacheMode::Twemproxy),
+            "cluster" => Ok(CacheMode::Cluster),
+            _ => Err(format!("unknown cache mode {s:?} (direct, twemproxy or cluster)")),
+        }
+    }
+}
+
+impl CacheMode {
+    /// The mode in force for `url`: a `redis+cluster://` URL is a cluster whatever was asked.
+    pub fn for_url(self, url: &str) -> CacheMode {
+        if url.trim_start().starts_with("redis+cluster://") {
+            CacheMode::Cluster
+        } else {
+            self
+        }
+    }
+
+    /// Whether the server answers SCAN over the whole keyspace (pattern deletes possible).
+    fn scans(self) -> bool {
+        self == CacheMode::Direct
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Direct => "direct",
+            CacheMode::Twemproxy => "twemproxy",
+            CacheMode::Cluster => "cluster",
+        }
+    }
+}
+
+/// The node URLs of a cluster `url`: comma-separated, `redis+cluster://` read as `redis://`, a bare
+/// `host:port` taken as `redis://host:port`.
+pub fn cluster_nodes(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            if let Some(rest) = n.strip_prefix("redis+cluster://") {
+                format!("redis://{rest}")
+            } else if n.contains("://") {
+                n.to_string()
+            } else {
+                format!("redis://{n}")
+            }
+        })
+        .collect()
+}
+
+/// A connection to the cache: one server (or twemproxy) through a ConnectionManager, or a cluster.
+/// Both reconnect by themselves.
+// As large as the ConnectionManager it wraps, which this module always cloned per call; a Box
+// would add an allocation to every clone.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub enum CacheConn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for CacheConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            CacheConn::Single(c) => c.req_packed_command(cmd),
+            CacheConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(&'a mut self, cmd: &'a redis::Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            CacheConn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            CacheConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            CacheConn::Single(c) => c.get_db(),
+            CacheConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
     /// None: caching disabled (every request answers BYPASS), as `--no-cache`.
     pub url: Option<String>,
+    /// What `url` points at (see [`CacheMode::for_url`]).
+    pub mode: CacheMode,
     pub prefix: String,
     /// Deadline of one cache call.
     pub op_timeout: Duration,
@@ -133,9 +248,39 @@ pub struct CacheConfig {
     pub load_delay: Duration,
 }
 
+impl CacheConfig {
+    /// Refuses what the mode cannot work with before anything connects: a database other than 0
+    /// behind twemproxy or in a cluster (neither has SELECT), an unparsable URL.
+    pub fn check(&self) -> Result<(), String> {
+        let Some(url) = &self.url else { return Ok(()) };
+        let mode = self.mode.for_url(url);
+        let nodes = match mode {
+            CacheMode::Cluster => cluster_nodes(url),
+            _ => vec![url.clone()],
+        };
+        if nodes.is_empty() {
+            return Err(format!("cache URL {url:?} names no server"));
+        }
+        for node in nodes {
+            let info = node
+                .as_str()
+                .into_connection_info()
+                .map_err(|e| format!("cache URL {node:?}: {e}"))?;
+            if mode != CacheMode::Direct && info.redis.db != 0 {
+                return Err(format!(
+                    "cache mode {} has only database 0, but {node:?} asks for database {} (end the URL with /0)",
+                    mode.as_str(),
+                    info.redis.db
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct Cache {
     cfg: CacheConfig,
-    conn: Arc<OnceCell<ConnectionManager>>,
+    conn: Arc<OnceCell<CacheConn>>,
     /// The cache is skipped until this instant (breaker open).
     down_until: Mutex<Option<Instant>>,
     /// The last cache call failed (cleared by the next one that succeeds): `health` keeps saying
@@ -214,9 +359,10 @@ impl Cache {
         });
         if let Some(url) = cache.cfg.url.clone() {
             let (conn, metrics, timeout) = (cache.conn.clone(), cache.metrics.clone(), cache.cfg.op_timeout);
+            let mode = cache.cfg.mode.for_url(&url);
             tokio::spawn(async move {
                 loop {
-                    match connect(&url, timeout).await {
+                    match connect(mode, &url, timeout).await {
                         Ok(c) => {
                             let _ = conn.set(c);
                             return;
@@ -237,6 +383,11 @@ impl Cache {
         self.cfg.url.is_some()
     }
 
+    /// The mode in force (a `redis+cluster://` URL makes it `cluster`).
+    pub fn mode(&self) -> CacheMode {
+        self.cfg.url.as_deref().map_or(self.cfg.mode, |u| self.cfg.mode.for_url(u))
+    }
+
     /// Waits up to `within` for the first connection (startup, tests).
     pub async fn wait_connected(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
@@ -246,13 +397,15 @@ impl Cache {
         self.conn.get().is_some()
     }
 
-    /// `{namespace}:{user}:{parts joined by ':'}`, with the parts hashed when longer than 200 bytes.
+    /// `{namespace}:{<user>}:{parts joined by ':'}`, with the parts hashed when longer than 200
+    /// bytes. The user id is in braces, a hash tag: a user's keys and generation keys share one
+    /// Redis Cluster slot.
     pub fn key(namespace: &str, user: i64, parts: &[&str]) -> String {
         let data = parts.join(":");
         if data.len() > MAX_KEY_DATA {
-            format!("{namespace}:{user}:h:{:x}", Md5::digest(data.as_bytes()))
+            format!("{namespace}:{{{user}}}:h:{:x}", Md5::digest(data.as_bytes()))
         } else {
-            format!("{namespace}:{user}:{data}")
+            format!("{namespace}:{{{user}}}:{data}")
         }
     }
 
@@ -261,14 +414,14 @@ impl Cache {
         format!("{}{key}", self.cfg.prefix)
     }
 
-    /// The generation key of (user, scope), prefixed.
+    /// The generation key of (user, scope), prefixed, with the user's hash tag.
     pub fn gen_key(&self, user: i64, scope: Scope) -> String {
-        format!("{}gen:{}:{user}", self.cfg.prefix, scope.name())
+        format!("{}gen:{}:{{{user}}}", self.cfg.prefix, scope.name())
     }
 
     /// A connection when the cache may be used now: configured, connected, breaker closed, and no
     /// failed invalidation left to replay.
-    async fn usable(&self) -> Option<ConnectionManager> {
+    async fn usable(&self) -> Option<CacheConn> {
         let conn = self.conn.get()?.clone();
         if let Some(until) = *self.down_until.lock().unwrap() {
             if Instant::now() < until {
@@ -411,7 +564,7 @@ impl Cache {
     }
 
     /// Sets a fresh random generation unless another request just did; returns the one in force.
-    async fn init_gen(&self, conn: &mut ConnectionManager, gen_key: &str) -> Option<String> {
+    async fn init_gen(&self, conn: &mut CacheConn, gen_key: &str) -> Option<String> {
         let fresh = new_gen();
         let set: Option<Option<String>> = self
             .call(
@@ -520,7 +673,9 @@ impl Cache {
     /// served again (one round trip, before the write answers); then, in the background, the
     /// now-unreachable values are deleted (UNLINK, by SCAN MATCH pattern for the namespaces with
     /// many keys) to give their memory back. SCAN walks the whole keyspace, which would make every
-    /// write as slow as the keyspace is large. Call after the DB commit.
+    /// write as slow as the keyspace is large. Without SCAN (twemproxy, cluster) only the exact
+    /// stats key is deleted; the other old values are overwritten by the next miss or expire.
+    /// Call after the DB commit.
     pub async fn invalidate_user(self: &Arc<Self>, user: i64, scopes: &[Scope]) {
         {
             let mut local = self.local_gen.lock().unwrap();
@@ -547,17 +702,19 @@ impl Cache {
                         let key = Cache::key(scope.namespace(), user, &[&crate::app::today().to_string()]);
                         cache.invalidate_keys(conn.clone(), &[key]).await
                     }
-                    _ => {
+                    _ if cache.mode().scans() => {
                         cache
-                            .invalidate_pattern(conn.clone(), &format!("{}:{user}:*", scope.namespace()))
+                            .invalidate_pattern(conn.clone(), &format!("{}:{{{user}}}:*", scope.namespace()))
                             .await
                     }
+                    _ => 0,
                 };
             }
         });
     }
 
-    async fn bump(&self, mut conn: ConnectionManager, user: i64, scopes: &[Scope]) -> bool {
+    /// One pipeline of SETs, all keys of one user (one slot): a cluster routes it to one node.
+    async fn bump(&self, mut conn: CacheConn, user: i64, scopes: &[Scope]) -> bool {
         let mut pipe = redis::pipe();
         for scope in scopes {
             pipe.cmd("SET")
@@ -570,7 +727,7 @@ impl Cache {
         self.call("invalidate", pipe.query_async::<()>(&mut conn)).await.is_some()
     }
 
-    async fn replay_pending(&self, conn: ConnectionManager) -> bool {
+    async fn replay_pending(&self, conn: CacheConn) -> bool {
         let todo: Vec<(i64, Scope)> = self.pending.lock().unwrap().iter().copied().collect();
         for (user, scope) in todo {
             if !self.bump(conn.clone(), user, &[scope]).await {
@@ -581,15 +738,24 @@ impl Cache {
         true
     }
 
-    /// Deletes exact keys (unprefixed, as built by [`Cache::key`]).
-    pub async fn invalidate_keys(&self, mut conn: ConnectionManager, keys: &[String]) -> usize {
+    /// Deletes exact keys (unprefixed, as built by [`Cache::key`]). In a cluster one UNLINK per key:
+    /// keys of different users are in different slots.
+    pub async fn invalidate_keys(&self, mut conn: CacheConn, keys: &[String]) -> usize {
         let full: Vec<String> = keys.iter().map(|k| self.full(k)).collect();
+        if self.mode() == CacheMode::Cluster {
+            let mut deleted = 0;
+            for key in &full {
+                deleted += self.call("invalidate", conn.unlink::<_, usize>(key)).await.unwrap_or(0);
+            }
+            return deleted;
+        }
         self.call("invalidate", conn.unlink::<_, usize>(&full)).await.unwrap_or(0)
     }
 
     /// Deletes every key matching a glob (unprefixed) with SCAN MATCH + UNLINK: never KEYS, which
-    /// would block the server on a large keyspace.
-    pub async fn invalidate_pattern(&self, mut conn: ConnectionManager, pattern: &str) -> usize {
+    /// would block the server on a large keyspace. `direct` mode only (twemproxy refuses SCAN; in
+    /// a cluster it would see one node).
+    pub async fn invalidate_pattern(&self, mut conn: CacheConn, pattern: &str) -> usize {
         let pattern = self.full(pattern);
         let mut cursor: u64 = 0;
         let mut deleted = 0;
@@ -636,12 +802,24 @@ impl Cache {
     }
 
     /// A connection for tools (loadtest's INFO, flushing the namespace), if connected.
-    pub fn connection(&self) -> Option<ConnectionManager> {
+    pub fn connection(&self) -> Option<CacheConn> {
         self.conn.get().cloned()
     }
 }
 
-async fn connect(url: &str, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+async fn connect(mode: CacheMode, url: &str, timeout: Duration) -> redis::RedisResult<CacheConn> {
+    if mode == CacheMode::Cluster {
+        // The client learns the slot map from the first node that answers and follows MOVED;
+        // its own retries stay few and short for the same reason as below.
+        let client = redis::cluster::ClusterClient::builder(cluster_nodes(url))
+            .connection_timeout(timeout.max(Duration::from_millis(100)))
+            .response_timeout(timeout)
+            .retries(2)
+            .min_retry_wait(5)
+            .max_retry_wait(50)
+            .build()?;
+        return Ok(CacheConn::Cluster(client.get_async_connection().await?));
+    }
     let client = redis::Client::open(url)?;
     // Short timeouts and few, quick reconnect retries: an outage must cost tens of milliseconds per
     // request, not the seed's 5 s socket timeout. Our own deadline in `call` bounds it anyway.
@@ -651,7 +829,7 @@ async fn connect(url: &str, timeout: Duration) -> redis::RedisResult<ConnectionM
         .set_number_of_retries(1)
         .set_factor(10)
         .set_max_delay(100);
-    ConnectionManager::new_with_config(client, config).await
+    Ok(CacheConn::Single(ConnectionManager::new_with_config(client, config).await?))
 }
 
 pub fn to_json<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
@@ -666,13 +844,38 @@ mod tests {
 
     #[test]
     fn keys_are_readable_until_200_bytes_then_hashed_after_the_user() {
-        assert_eq!(Cache::key("review:today", 7, &["math"]), "review:today:7:math");
-        assert_eq!(Cache::key("analytics:stats", 7, &[]), "analytics:stats:7:");
+        assert_eq!(Cache::key("review:today", 7, &["math"]), "review:today:{7}:math");
+        assert_eq!(Cache::key("analytics:stats", 7, &[]), "analytics:stats:{7}:");
         let long = "x".repeat(250);
         let k = Cache::key("content:user", 7, &[&long]);
-        assert!(k.starts_with("content:user:7:h:"), "{k}");
-        assert_eq!(k.len(), "content:user:7:h:".len() + 32);
+        assert!(k.starts_with("content:user:{7}:h:"), "{k}");
+        assert_eq!(k.len(), "content:user:{7}:h:".len() + 32);
         assert_ne!(k, Cache::key("content:user", 7, &[&"y".repeat(250)]));
+    }
+
+    #[test]
+    fn cache_modes_and_cluster_urls() {
+        assert_eq!("twemproxy".parse::<CacheMode>(), Ok(CacheMode::Twemproxy));
+        assert!("scan".parse::<CacheMode>().is_err());
+        assert_eq!(CacheMode::Direct.for_url("redis+cluster://a:1"), CacheMode::Cluster);
+        assert_eq!(CacheMode::Twemproxy.for_url("redis://a:1/0"), CacheMode::Twemproxy);
+        assert_eq!(
+            cluster_nodes("redis+cluster://127.0.0.1:7000,127.0.0.1:7001, redis://h:7002/"),
+            ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://h:7002/"]
+        );
+        let cfg = |mode, url: &str| CacheConfig {
+            url: Some(url.into()),
+            mode,
+            prefix: "api:".into(),
+            op_timeout: Duration::from_millis(40),
+            retry_after: Duration::from_millis(250),
+            load_delay: Duration::ZERO,
+        };
+        assert!(cfg(CacheMode::Direct, "redis://127.0.0.1:6379/1").check().is_ok());
+        assert!(cfg(CacheMode::Twemproxy, "redis://127.0.0.1:22121/0").check().is_ok());
+        let err = cfg(CacheMode::Twemproxy, "redis://127.0.0.1:22121/1").check().unwrap_err();
+        assert!(err.contains("only database 0"), "{err}");
+        assert!(cfg(CacheMode::Direct, "redis+cluster://127.0.0.1:7000/1").check().is_err());
     }
 
     #[test]

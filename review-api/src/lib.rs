@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use app::AppState;
 use auth::TokenCache;
-use cache::{Cache, CacheConfig};
+use cache::{Cache, CacheConfig, CacheMode};
 use db::Db;
 use metrics::Metrics;
 
@@ -27,6 +27,8 @@ pub struct Settings {
     pub database_url: String,
     /// None disables the cache (`--no-cache`).
     pub cache_url: Option<String>,
+    /// What the cache URL points at: one server, twemproxy, or a Redis Cluster.
+    pub cache_mode: CacheMode,
     pub key_prefix: String,
     pub cache_timeout: Duration,
     pub cache_retry_after: Duration,
@@ -44,6 +46,7 @@ impl Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: database_url.to_string(),
             cache_url,
+            cache_mode: CacheMode::Direct,
             key_prefix: "api:".into(),
             cache_timeout: Duration::from_millis(40),
             cache_retry_after: Duration::from_millis(250),
@@ -77,18 +80,18 @@ impl AppHandle {
 
 /// Connects the database (running migrations), starts connecting the cache, binds and serves.
 pub async fn start(settings: Settings) -> anyhow::Result<AppHandle> {
+    let cache_config = CacheConfig {
+        url: settings.cache_url.clone(),
+        mode: settings.cache_mode,
+        prefix: settings.key_prefix.clone(),
+        op_timeout: settings.cache_timeout,
+        retry_after: settings.cache_retry_after,
+        load_delay: settings.load_delay,
+    };
+    cache_config.check().map_err(|e| anyhow::anyhow!(e))?;
     let metrics = Arc::new(Metrics::new());
     let db = Db::connect(&settings.database_url, settings.db_max_connections, metrics.clone()).await?;
-    let cache = Cache::new(
-        CacheConfig {
-            url: settings.cache_url.clone(),
-            prefix: settings.key_prefix.clone(),
-            op_timeout: settings.cache_timeout,
-            retry_after: settings.cache_retry_after,
-            load_delay: settings.load_delay,
-        },
-        metrics.clone(),
-    );
+    let cache = Cache::new(cache_config, metrics.clone());
     let state = Arc::new(AppState {
         db,
         cache,

@@ -310,7 +310,7 @@ async fn one_request(sh: &Shared, rng: &mut fastrand::Rng, tally: &mut Tally) {
     }
 }
 
-async fn info_keyspace(conn: &mut redis::aio::ConnectionManager) -> Option<(u64, u64)> {
+async fn info_keyspace(conn: &mut crate::cache::CacheConn) -> Option<(u64, u64)> {
     let info: String = redis::cmd("INFO").arg("stats").query_async(conn).await.ok()?;
     let field = |name: &str| {
         info.lines()
@@ -445,7 +445,7 @@ struct PhaseSpec {
 /// One phase of a run: `limit` requests (or `--max-secs`), measured on their own.
 async fn phase(
     app: &crate::AppHandle,
-    conn: &mut Option<redis::aio::ConnectionManager>,
+    conn: &mut Option<crate::cache::CacheConn>,
     opts: &Options,
     tokens: &[String],
     known: Arc<Mutex<HashMap<usize, Vec<i64>>>>,
@@ -572,6 +572,11 @@ async fn phase(
 async fn run_once(settings: Settings, opts: &Options, tokens: &[String]) -> anyhow::Result<RunReport> {
     let cache_on = settings.cache_url.is_some();
     let app = crate::start(settings).await?;
+    // Flushing the namespace between runs is a SCAN MATCH, which twemproxy and a cluster lack.
+    anyhow::ensure!(
+        !cache_on || app.state.cache.mode() == crate::cache::CacheMode::Direct,
+        "loadtest needs --cache-mode direct (it flushes the cache namespace with SCAN between runs)"
+    );
     let mut conn = None;
     if cache_on {
         anyhow::ensure!(app.state.cache.wait_connected(Duration::from_secs(5)).await, "cache not reachable");

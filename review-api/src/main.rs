@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use review_api::cache::CacheMode;
 use review_api::{loadtest, seed, Settings};
 
 #[derive(Parser)]
@@ -19,9 +20,14 @@ struct Common {
     /// SQLite file (sqlite://path or a plain path; created and migrated) or postgres://...
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://review-api.db")]
     database_url: String,
-    /// Redis-protocol cache (respite); database 1 as in the seed.
+    /// Redis-protocol cache (respite); database 1 as in the seed. With `--cache-mode cluster`, one
+    /// or more node URLs separated by commas; `redis+cluster://host:port,...` selects cluster mode.
     #[arg(long, env = "CACHE_URL", default_value = "redis://127.0.0.1:6379/1")]
     cache_url: String,
+    /// direct (one server), twemproxy (nutcracker: database 0, no SCAN; invalidation by
+    /// generation keys only) or cluster (Redis Cluster, database 0).
+    #[arg(long, env = "CACHE_MODE", default_value = "direct")]
+    cache_mode: CacheMode,
     /// Prefix of every cache key.
     #[arg(long, env = "CACHE_KEY_PREFIX", default_value = "api:")]
     key_prefix: String,
@@ -41,6 +47,7 @@ impl Common {
     fn settings(&self, listen: SocketAddr, no_cache: bool) -> Settings {
         Settings {
             cache_url: (!no_cache).then(|| self.cache_url.clone()),
+            cache_mode: self.cache_mode,
             key_prefix: self.key_prefix.clone(),
             cache_timeout: Duration::from_millis(self.cache_timeout_ms),
             db_max_connections: self.db_max_connections,
@@ -94,9 +101,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { listen, no_cache, common } => {
             let app = review_api::start(common.settings(listen, no_cache)).await?;
             tracing::info!(
-                "review-api listening on http://{} (cache: {})",
+                "review-api listening on http://{} (cache: {}, {})",
                 app.addr,
-                if no_cache { "off" } else { &common.cache_url }
+                if no_cache { "off" } else { &common.cache_url },
+                app.state.cache.mode().as_str()
             );
             tokio::signal::ctrl_c().await?;
             app.stop().await;

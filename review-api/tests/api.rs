@@ -369,9 +369,9 @@ async fn content_crud_and_pattern_invalidation(backend: Backend) {
     );
     assert_eq!(env.get("/api/content/999999999/", t).await.status, 404);
 
-    // The user's list keys are in respite under the seed's pattern.
+    // The user's list keys are in respite under the seed's pattern (user id as a hash tag).
     let mut redis = env.redis().await;
-    let pattern = format!("api:content:user:{uid}:*");
+    let pattern = format!("api:content:user:{{{uid}}}:*");
     let keys: Vec<String> = redis.keys(&pattern).await.unwrap();
     assert!(keys.len() >= 4, "{keys:?}");
 
