@@ -309,6 +309,15 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Closes a client's connection and, as Redis frees it before replying, takes it off the client
+/// list at once (its connection task finishes closing on its own thread).
+fn kill(ctx: &Ctx<'_>, c: &ClientInfo) {
+    c.request_kill();
+    if c.id != ctx.client.info.id {
+        ctx.server.clients.unregister(c.id);
+    }
+}
+
 fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let me = ctx.client.info.id;
     // Old form: CLIENT KILL addr:port -> +OK or an error.
@@ -317,7 +326,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let found = ctx.server.clients.all().into_iter().find(|c| c.addr.to_string() == target);
         return match found {
             Some(c) => {
-                c.request_kill();
+                kill(ctx, &c);
                 if c.id == me {
                     ctx.client.close_after_reply = true;
                 }
@@ -372,7 +381,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
             ctx.client.close_after_reply = true;
         }
-        c.request_kill();
+        kill(ctx, &c);
         killed += 1;
     }
     ctx.out.int(killed);
