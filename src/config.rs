@@ -201,6 +201,9 @@ pub struct Config {
     pub maxclients: AtomicU64,
     pub hz: AtomicU32,
     pub proto_max_bulk_len: AtomicU64,
+    /// hash-max-listpack-entries / -value: when a hash stops being a listpack.
+    pub hash_max_listpack_entries: AtomicU64,
+    pub hash_max_listpack_value: AtomicU64,
     /// client-query-buffer-limit: a client whose unparsed input passes this is closed.
     pub client_query_buffer_limit: AtomicU64,
     /// client-output-buffer-limit for normal clients: hard bytes, soft bytes, soft seconds (0: none).
@@ -244,6 +247,8 @@ impl Default for Config {
             maxclients: AtomicU64::new(10000),
             hz: AtomicU32::new(10),
             proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
+            hash_max_listpack_entries: AtomicU64::new(512),
+            hash_max_listpack_value: AtomicU64::new(64),
             client_query_buffer_limit: AtomicU64::new(1 << 30),
             output_limit_normal: Default::default(),
             protected_mode: AtomicBool::new(true),
@@ -527,6 +532,8 @@ impl Config {
             "client-query-buffer-limit" => self.client_query_buffer_limit.store(num(), Relaxed),
             "notify-keyspace-events" => return keyspace_events_canonical(value),
             "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
+            "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.store(num(), Relaxed),
+            "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.store(num(), Relaxed),
             "protected-mode" => self.protected_mode.store(parse_bool(value).unwrap_or(true), Relaxed),
             "requirepass" => self.user.write().set_requirepass(value.as_bytes()),
             _ => {}

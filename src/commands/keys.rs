@@ -146,6 +146,7 @@ fn clone_value(e: &Entry) -> (Value, i64) {
     let v = match &e.value {
         Value::Str(b) => Value::Str(b.clone()),
         Value::StrBuf(v) => Value::Str(v.as_slice().into()),
+        Value::Hash(h) => Value::Hash(Box::new(h.deep_clone())),
     };
     (v, e.expire_at())
 }

@@ -6,6 +6,7 @@ mod cluster;
 mod connection;
 pub mod docs;
 mod expire;
+mod hashes;
 mod info;
 mod keys;
 mod server;
@@ -116,6 +117,23 @@ static TABLE: &[Command] = &[
     cmd!("incrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incrby),
     cmd!("decrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::decrby),
     cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incrbyfloat),
+    // hashes
+    cmd!("hset", -4, WRITE | DENYOOM | FAST, 1, 1, 1, hashes::hset),
+    cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, 1, 1, 1, hashes::hsetnx),
+    cmd!("hmset", -4, WRITE | DENYOOM | FAST, 1, 1, 1, hashes::hmset),
+    cmd!("hget", 3, READONLY | FAST, 1, 1, 1, hashes::hget),
+    cmd!("hmget", -3, READONLY | FAST, 1, 1, 1, hashes::hmget),
+    cmd!("hgetall", 2, READONLY, 1, 1, 1, hashes::hgetall),
+    cmd!("hkeys", 2, READONLY, 1, 1, 1, hashes::hkeys),
+    cmd!("hvals", 2, READONLY, 1, 1, 1, hashes::hvals),
+    cmd!("hlen", 2, READONLY | FAST, 1, 1, 1, hashes::hlen),
+    cmd!("hexists", 3, READONLY | FAST, 1, 1, 1, hashes::hexists),
+    cmd!("hstrlen", 3, READONLY | FAST, 1, 1, 1, hashes::hstrlen),
+    cmd!("hdel", -3, WRITE | FAST, 1, 1, 1, hashes::hdel),
+    cmd!("hincrby", 4, WRITE | DENYOOM | FAST, 1, 1, 1, hashes::hincrby),
+    cmd!("hincrbyfloat", 4, WRITE | DENYOOM | FAST, 1, 1, 1, hashes::hincrbyfloat),
+    cmd!("hrandfield", -2, READONLY, 1, 1, 1, hashes::hrandfield),
+    cmd!("hscan", -3, READONLY, 1, 1, 1, hashes::hscan),
     // keys
     cmd!("del", -2, WRITE | EXCLUSIVE, 1, -1, 1, keys::del),
     cmd!("unlink", -2, WRITE | FAST | EXCLUSIVE, 1, -1, 1, keys::del),

@@ -531,7 +531,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// Redis's LD_STR_HUMAN: fixed-point, no exponent, no trailing zeros. Rust's shortest
 /// round-trip form gives the same text for the values people use.
-fn format_human(v: f64) -> String {
+pub(super) fn format_human(v: f64) -> String {
     let s = format!("{v}");
     if s == "-0" {
         "0".into()

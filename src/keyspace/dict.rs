@@ -213,7 +213,7 @@ impl<V> Dict<V> {
 
     /// One step of Redis's `dictScan`: visits one bucket (as the table is now) and returns the
     /// next cursor, 0 when the iteration is complete.
-    pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(&Node<V>)) -> u64 {
+    pub fn scan_step<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a Node<V>)) -> u64 {
         if self.buckets.is_empty() {
             return 0;
         }

@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::stats::Counter;
 use dict::{Dict, Hasher, Node};
-pub use value::{Entry, Value};
+pub use value::{Entry, Hash, ListpackLimits, Value};
 pub use watch::WatchFlag;
 
 /// Shards per database: enough to keep the two worker threads off each other's locks, few enough

@@ -1,11 +1,195 @@
 //! What a key holds: the value plus the metadata expiry and eviction need, packed so a table node
 //! (next pointer, key, entry) is one 64-byte allocation.
 
+use super::dict::{Dict, Hasher};
+
 pub enum Value {
     /// A string as set; exact size, no spare capacity.
     Str(Box<[u8]>),
     /// A string grown by APPEND/SETRANGE, with room to grow again (Redis's "raw" encoding).
     StrBuf(Vec<u8>),
+    /// A hash (boxed so the entry stays small).
+    Hash(Box<Hash>),
+}
+
+/// Redis's hash-max-listpack-entries / hash-max-listpack-value (512 and 64 by default): a hash
+/// stays in the compact, insertion-ordered form ("listpack") until it has more fields than
+/// `entries` or a field or value longer than `value`, then becomes a hash table for good, as in
+/// Redis 7.0.
+#[derive(Clone, Copy)]
+pub struct ListpackLimits {
+    pub entries: usize,
+    pub value: usize,
+}
+
+/// A hash's fields: a small vector in insertion order (Redis's listpack: HGETALL answers in the
+/// order fields were added) or, once big, a hash table with HSCAN's reverse-binary cursor.
+/// A field name or value, exact size.
+pub type Bytes = Box<[u8]>;
+
+pub enum Hash {
+    Listpack(Vec<(Bytes, Bytes)>),
+    Table(Dict<Box<[u8]>>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::Listpack(Vec::new())
+    }
+}
+
+impl Hash {
+    pub fn len(&self) -> usize {
+        match self {
+            Hash::Listpack(v) => v.len(),
+            Hash::Table(d) => d.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_listpack(&self) -> bool {
+        matches!(self, Hash::Listpack(_))
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            Hash::Listpack(v) => v.iter().find(|(f, _)| **f == *field).map(|(_, v)| &**v),
+            Hash::Table(d) => d.get(d.hash(field), field).map(|n| &*n.value),
+        }
+    }
+
+    /// Sets a field; true if it is new. Converts to a table when the listpack limits are passed.
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: ListpackLimits) -> bool {
+        if let Hash::Listpack(_) = self {
+            if field.len() > limits.value || value.len() > limits.value {
+                self.convert();
+            }
+        }
+        let added = match self {
+            Hash::Listpack(v) => match v.iter_mut().find(|(f, _)| **f == *field) {
+                Some(slot) => {
+                    slot.1 = value.into();
+                    false
+                }
+                None => {
+                    v.push((field.into(), value.into()));
+                    true
+                }
+            },
+            Hash::Table(d) => {
+                let h = d.hash(field);
+                match d.get_mut(h, field) {
+                    Some(n) => {
+                        n.value = value.into();
+                        false
+                    }
+                    None => {
+                        d.insert_new(h, field, value.into());
+                        true
+                    }
+                }
+            }
+        };
+        if self.is_listpack() && self.len() > limits.entries {
+            self.convert();
+        }
+        added
+    }
+
+    /// Removes a field; true if it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            Hash::Listpack(v) => match v.iter().position(|(f, _)| **f == *field) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Hash::Table(d) => d.remove(d.hash(field), field).is_some(),
+        }
+    }
+
+    /// Listpack to hash table (never back, as in Redis).
+    fn convert(&mut self) {
+        if let Hash::Listpack(v) = self {
+            let mut d = Dict::new(Hasher::with_seed(fastrand::u64(..)));
+            for (f, val) in std::mem::take(v) {
+                d.insert_new(d.hash(&f), &f, val);
+            }
+            *self = Hash::Table(d);
+        }
+    }
+
+    /// Every field and value: insertion order for a listpack, table order otherwise.
+    pub fn for_each<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+        match self {
+            Hash::Listpack(v) => v.iter().for_each(|(k, v)| f(k, v)),
+            Hash::Table(d) => d.iter().for_each(|n| f(&n.key, &n.value)),
+        }
+    }
+
+    /// One field chosen uniformly (HRANDFIELD).
+    pub fn random(&self, rng: &mut fastrand::Rng) -> Option<(&[u8], &[u8])> {
+        match self {
+            Hash::Listpack(v) if v.is_empty() => None,
+            Hash::Listpack(v) => {
+                let (k, v) = &v[rng.usize(..v.len())];
+                Some((k, v))
+            }
+            Hash::Table(d) => d.random(rng).map(|n| (&*n.key, &*n.value)),
+        }
+    }
+
+    /// The table form, for HSCAN's cursor (None while a listpack).
+    pub fn table(&self) -> Option<&Dict<Box<[u8]>>> {
+        match self {
+            Hash::Table(d) => Some(d),
+            Hash::Listpack(_) => None,
+        }
+    }
+
+    pub fn heap_size(&self) -> usize {
+        use super::memory::size_class;
+        use std::mem::size_of;
+        let bytes = |b: &[u8]| if b.is_empty() { 0 } else { size_class(b.len()) };
+        let own = size_class(size_of::<Hash>());
+        match self {
+            Hash::Listpack(v) => {
+                let slots = if v.capacity() == 0 {
+                    0
+                } else {
+                    size_class(v.capacity() * size_of::<(Bytes, Bytes)>())
+                };
+                own + slots + v.iter().map(|(f, v)| bytes(f) + bytes(v)).sum::<usize>()
+            }
+            Hash::Table(d) => {
+                let buckets = if d.bucket_count() == 0 {
+                    0
+                } else {
+                    size_class(d.bucket_count() * 8)
+                };
+                let node = size_class(size_of::<super::dict::Node<Box<[u8]>>>());
+                own + buckets + d.iter().map(|n| node + n.key.heap_size() + bytes(&n.value)).sum::<usize>()
+            }
+        }
+    }
+
+    pub fn deep_clone(&self) -> Hash {
+        match self {
+            Hash::Listpack(v) => Hash::Listpack(v.clone()),
+            Hash::Table(d) => {
+                let mut c = Dict::new(Hasher::with_seed(fastrand::u64(..)));
+                for n in d.iter() {
+                    c.insert_new(c.hash(&n.key), &n.key, n.value.clone());
+                }
+                Hash::Table(c)
+            }
+        }
+    }
 }
 
 impl Value {
@@ -17,12 +201,28 @@ impl Value {
         match self {
             Value::Str(b) => Some(b),
             Value::StrBuf(v) => Some(v),
+            Value::Hash(_) => None,
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash_mut(&mut self) -> Option<&mut Hash> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
         }
     }
 
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) | Value::StrBuf(_) => "string",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -34,6 +234,7 @@ impl Value {
             Value::Str(b) => size_class(b.len()),
             Value::StrBuf(v) if v.capacity() == 0 => 0,
             Value::StrBuf(v) => size_class(v.capacity()),
+            Value::Hash(h) => h.heap_size(),
         }
     }
 }
@@ -116,6 +317,8 @@ impl Entry {
                     "raw"
                 }
             }
+            Value::Hash(h) if h.is_listpack() => "listpack",
+            Value::Hash(_) => "hashtable",
         }
     }
 
@@ -127,7 +330,7 @@ impl Entry {
         }
         match &mut self.value {
             Value::StrBuf(v) => Some(v),
-            Value::Str(_) => None,
+            Value::Str(_) | Value::Hash(_) => None,
         }
     }
 }
