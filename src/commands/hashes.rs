@@ -270,6 +270,9 @@ fn rand_pair(out: &mut Reply, f: &[u8], v: &[u8], withvalues: bool) {
     }
 }
 
+/// Largest negative HRANDFIELD count served (about 100 MB of reply at the smallest fields).
+const MAX_DRAWS: i64 = 1 << 24;
+
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if args.len() == 2 {
@@ -293,6 +296,13 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(CmdError::msg("ERR value is out of range"));
+    }
+    // Repeated draws are not bounded by the hash's size, and a reply is built whole before it is
+    // sent: Redis would allocate without end for a count like -1e15; respite refuses.
+    if count < -MAX_DRAWS {
+        return Err(CmdError::msg(format!(
+            "ERR value is out of range: at most {MAX_DRAWS} repeated draws"
+        )));
     }
     read_hash(
         ctx,
