@@ -23,57 +23,8 @@ use std::time::{Duration, Instant};
 
 use common::RedisServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_respite-server");
-
 fn have(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The respite-server binary on a free loopback port, killed on drop.
-struct Respite {
-    port: u16,
-    child: Child,
-}
-
-impl Respite {
-    fn start() -> Respite {
-        let port = free_port();
-        let mut child = Command::new(BIN)
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn respite-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("respite-server did not listen on {port}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Respite { port, child }
-    }
-}
-
-impl Drop for Respite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Out {
@@ -216,7 +167,7 @@ fn redis_cli_tools_match_redis() {
         eprintln!("redis-cli not found; redis-cli tools test skipped (.ci/run installs redis-tools)");
         return;
     }
-    let respite = Respite::start();
+    let respite = common::RespiteProcess::start();
     let redis = RedisServer::start();
     if redis.is_none() {
         eprintln!("redis-server not found; checking respite's side only");
@@ -538,7 +489,7 @@ fn redis_cli_interactive_hints_from_command_docs() {
         eprintln!("redis-cli not found; interactive redis-cli test skipped (.ci/run installs redis-tools)");
         return;
     }
-    let respite = Respite::start();
+    let respite = common::RespiteProcess::start();
     let redis = RedisServer::start();
     let steps = [
         "SET ",

@@ -24,55 +24,7 @@ use common::RedisServer;
 use prometheus_parse::{Scrape, Value as PromValue};
 use redis::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_respite-server");
 const EXPORTER: &str = "prometheus-redis-exporter";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The respite-server binary on a free loopback port, killed on drop.
-struct Respite {
-    port: u16,
-    child: Child,
-}
-
-impl Respite {
-    fn start() -> Respite {
-        let port = free_port();
-        let mut child = Command::new(BIN)
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn respite-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("respite-server did not listen on {port}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Respite { port, child }
-    }
-}
-
-impl Drop for Respite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn connect(port: u16, db: u8) -> redis::Connection {
     let c = redis::Client::open(format!("redis://127.0.0.1:{port}/{db}")).unwrap();
@@ -159,7 +111,7 @@ fn exporter_command_shapes(port: u16) -> BTreeMap<&'static str, String> {
 /// The exporter's commands answer with Redis's reply shapes. Needs only redis-server.
 #[test]
 fn exporter_commands_answer_as_redis_does() {
-    let respite = Respite::start();
+    let respite = common::RespiteProcess::start();
     let ours = exporter_command_shapes(respite.port);
     assert_eq!(ours["CLIENT SETNAME"], "+OK");
     assert_eq!(ours["LATENCY LATEST"], "[]");
@@ -206,7 +158,7 @@ struct Exporter {
 impl Exporter {
     fn start(redis_port: u16) -> Exporter {
         for _ in 0..3 {
-            let port = free_port();
+            let port = common::free_port();
             let mut child = Command::new(EXPORTER)
                 .args([
                     "-debug",
@@ -503,7 +455,7 @@ fn prometheus_exporter_scrapes_respite() {
         eprintln!("{EXPORTER} not found; exporter test skipped (.ci/run installs prometheus-redis-exporter)");
         return;
     }
-    let respite = Respite::start();
+    let respite = common::RespiteProcess::start();
     let ours = scenario("respite", respite.port);
     eprintln!("respite: {} values checked, {} metric names", ours.exact.len(), ours.names.len());
     let Some(redis) = RedisServer::start() else {

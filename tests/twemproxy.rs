@@ -22,10 +22,6 @@ fn nutcracker() -> Option<String> {
         .map(str::to_string)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 struct Proxy(std::process::Child);
 
 impl Drop for Proxy {
@@ -45,7 +41,7 @@ async fn get_set_mget_del_through_twemproxy_over_three_instances() {
     for _ in 0..3 {
         backends.push(common::start().await);
     }
-    let port = free_port();
+    let port = common::free_port();
     let dir = std::env::temp_dir().join(format!("respite-twemproxy-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let servers: String = backends
@@ -64,7 +60,7 @@ async fn get_set_mget_del_through_twemproxy_over_three_instances() {
                 "-c",
                 conf_path.to_str().unwrap(),
                 "-s",
-                &free_port().to_string(),
+                &common::free_port().to_string(),
                 "-o",
                 dir.join("log").to_str().unwrap(),
             ])

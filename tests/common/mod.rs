@@ -143,3 +143,52 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A free loopback port (bound and released; fine for tests that start a server on it at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The respite-server binary, started as harnesses start redis-server, on a free loopback port;
+/// killed on drop.
+pub struct RespiteProcess {
+    pub port: u16,
+    child: Child,
+}
+
+impl RespiteProcess {
+    pub fn start() -> RespiteProcess {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_respite-server"))
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn respite-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("respite-server did not listen on {port}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        RespiteProcess { port, child }
+    }
+}
+
+impl Drop for RespiteProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
