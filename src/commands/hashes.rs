@@ -7,7 +7,6 @@ use bytes::Bytes;
 
 use super::keys::parse_cursor;
 use super::{eq_ic, parse_f64, parse_i64, parse_i64_strict, CmdError, CmdResult, Ctx};
-use crate::glob::glob_match;
 use crate::keyspace::{Entry, Hash, ListpackLimits, Lookup, Slot, Ttl, Value};
 use crate::protocol::Reply;
 
@@ -356,28 +355,10 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Ok(());
         };
         let h = hash_of(e)?;
-        let mut count = 10usize;
-        let mut pattern: Option<&[u8]> = None;
-        let mut i = 3;
-        while i < args.len() {
-            let Some(value) = args.get(i + 1) else {
-                return Err(CmdError::SYNTAX);
-            };
-            if eq_ic(&args[i], "count") {
-                let n = parse_i64(value)?;
-                if n < 1 {
-                    return Err(CmdError::SYNTAX);
-                }
-                count = n as usize;
-            } else if eq_ic(&args[i], "match") {
-                pattern = Some(value).filter(|p| &p[..] != b"*").map(|p| &p[..]);
-            } else {
-                return Err(CmdError::SYNTAX);
-            }
-            i += 2;
-        }
+        let opts = super::keys::ScanOptions::parse(&args[3..], false)?;
+        let count = opts.count;
+        let keep = |f: &[u8]| opts.matches(f);
         let mut found: Vec<(&[u8], &[u8])> = Vec::new();
-        let keep = |f: &[u8]| pattern.is_none_or(|p| glob_match(p, f, false));
         let next = match h.table() {
             // A listpack answers whole, with cursor 0, as in Redis.
             None => {

@@ -93,35 +93,58 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
-pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[1])?;
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_filter: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return Err(CmdError::SYNTAX);
+/// The options of the SCAN family: COUNT n, MATCH pattern, and for SCAN itself TYPE t.
+pub struct ScanOptions<'a> {
+    pub count: usize,
+    pattern: Option<&'a [u8]>,
+    type_filter: Option<&'a [u8]>,
+}
+
+impl<'a> ScanOptions<'a> {
+    /// Parses `options` (the arguments after the cursor); TYPE is taken only when `with_type`.
+    pub fn parse(options: &'a [Bytes], with_type: bool) -> Result<Self, CmdError> {
+        let mut o = ScanOptions {
+            count: 10,
+            pattern: None,
+            type_filter: None,
         };
-        if eq_ic(&args[i], "count") {
-            let n = parse_i64(value)?;
-            if n < 1 {
+        for pair in options.chunks(2) {
+            let [name, value] = pair else {
+                return Err(CmdError::SYNTAX);
+            };
+            if eq_ic(name, "count") {
+                let n = parse_i64(value)?;
+                if n < 1 {
+                    return Err(CmdError::SYNTAX);
+                }
+                o.count = n as usize;
+            } else if eq_ic(name, "match") {
+                o.pattern = Some(value).filter(|p| &p[..] != b"*").map(|p| &p[..]);
+            } else if with_type && eq_ic(name, "type") {
+                o.type_filter = Some(value);
+            } else {
                 return Err(CmdError::SYNTAX);
             }
-            count = n as usize;
-        } else if eq_ic(&args[i], "match") {
-            pattern = Some(value);
-        } else if eq_ic(&args[i], "type") {
-            type_filter = Some(value);
-        } else {
-            return Err(CmdError::SYNTAX);
         }
-        i += 2;
+        Ok(o)
     }
+
+    /// Whether a key (or field, member) passes MATCH.
+    pub fn matches(&self, name: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| glob_match(p, name, false))
+    }
+
+    fn type_matches(&self, type_name: &str) -> bool {
+        self.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(type_name.as_bytes()))
+    }
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let cursor = parse_cursor(&args[1])?;
+    let opts = ScanOptions::parse(&args[2..], true)?;
     let mut found: Vec<Box<[u8]>> = Vec::new();
-    let next = ctx.server.keyspace.scan(ctx.client.db, cursor, count, ctx.now, |k, e| {
-        let keep = pattern.is_none_or(|p| p == b"*" || glob_match(p, k, false))
-            && type_filter.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+    let next = ctx.server.keyspace.scan(ctx.client.db, cursor, opts.count, ctx.now, |k, e| {
+        let keep = opts.matches(k) && opts.type_matches(e.value.type_name());
         if keep {
             found.push(k.into());
         }
