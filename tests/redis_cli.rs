@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::RedisServer;
 
@@ -96,45 +95,12 @@ fn have_redis_cli() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs redis-cli with `args` against `addr`, feeding `stdin`; returns stdout. At most 10 s.
+/// Runs redis-cli with `args` against `addr`, feeding `stdin`; returns stdout, which must be all it
+/// wrote. At most 10 s.
 fn run_cli(addr: SocketAddr, args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn redis-cli");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("redis-cli {args:?} did not finish within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    writer.join().unwrap();
-    let mut err = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    let out = String::from_utf8(reader.join().unwrap()).expect("utf-8 output");
-    assert!(err.is_empty(), "redis-cli {args:?} wrote to stderr: {err}");
-    out
+    let o = common::redis_cli(addr.port(), args, stdin, Duration::from_secs(10));
+    assert!(o.stderr.is_empty(), "redis-cli {args:?} wrote to stderr: {}", o.stderr);
+    o.stdout
 }
 
 async fn cli(addr: SocketAddr, args: &'static [&'static str], stdin: &'static str) -> String {

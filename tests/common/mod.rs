@@ -192,3 +192,53 @@ impl Drop for RespiteProcess {
         let _ = self.child.wait();
     }
 }
+
+/// What `redis-cli` printed.
+pub struct CliOutput {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `redis-cli -h 127.0.0.1 -p PORT args...` feeding `stdin`; killed (and the test failed) after
+/// `limit`. Blocking: call it from a plain test or `spawn_blocking`.
+pub fn redis_cli(port: u16, args: &[&str], stdin: &str, limit: Duration) -> CliOutput {
+    use std::io::{Read, Write};
+    let mut child = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn redis-cli");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = so.read_to_end(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = se.read_to_end(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("redis-cli {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    writer.join().unwrap();
+    CliOutput {
+        stdout: String::from_utf8(out.join().unwrap()).expect("utf-8 output"),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+    }
+}
