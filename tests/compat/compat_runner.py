@@ -297,6 +297,27 @@ def summarize(counts, runs, label):
     return lines
 
 
+def add_common_args(ap, expected):
+    """The options both suite runners take."""
+    ap.add_argument("--server", default=os.path.join(REPO, "target", "debug", "respite-server"))
+    ap.add_argument("--redis-server", help="also run against this redis-server and report/mark shared failures")
+    ap.add_argument("--suites-dir", default=DEFAULT_SUITES_DIR)
+    ap.add_argument("--expected", default=expected)
+    ap.add_argument("--update", action="store_true", help="rewrite the expected file from this run")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, outcomes)")
+
+
+def preflight(args, sdist, needs):
+    """Skips (exit 77) without the sdist's tests or the Python modules; fails without the server."""
+    if not os.path.isdir(os.path.join(sdist, "tests")):
+        skip(f"{sdist}/tests not found (python3 tests/compat/fetch_suites.py downloads the sdist from PyPI)")
+    missing = missing_modules(needs)
+    if missing:
+        skip(f"python3 lacks {' '.join(missing)} (pip install -r tests/compat/requirements.txt)")
+    if not os.access(args.server, os.X_OK):
+        sys.exit(f"no server binary at {args.server} (cargo build -p respite --bin respite-server)")
+
+
 def fresh_workdir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
 

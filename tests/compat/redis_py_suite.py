@@ -96,25 +96,14 @@ def derive_reason(cat, detail):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--server", default=os.path.join(cr.REPO, "target", "debug", "respite-server"))
-    ap.add_argument("--redis-server", help="also run against this redis-server and report/mark shared failures")
-    ap.add_argument("--suites-dir", default=cr.DEFAULT_SUITES_DIR)
-    ap.add_argument("--expected", default=EXPECTED)
-    ap.add_argument("--update", action="store_true", help="rewrite the expected file from this run")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, outcomes)")
+    cr.add_common_args(ap, EXPECTED)
     ap.add_argument("-k", dest="keyword", help="pytest -k filter (for debugging; compares only what ran)")
     args = ap.parse_args()
     if args.update and args.keyword:
         sys.exit("--update needs the whole selection (no -k)")
 
     sdist = os.path.join(args.suites_dir, f"redis-{REDIS_PY_VERSION}")
-    if not os.path.isdir(os.path.join(sdist, "tests")):
-        cr.skip(f"{sdist}/tests not found (python3 tests/compat/fetch_suites.py downloads the sdist from PyPI)")
-    missing = cr.missing_modules(NEEDS)
-    if missing:
-        cr.skip(f"python3 lacks {' '.join(missing)} (pip install -r tests/compat/requirements.txt)")
-    if not os.access(args.server, os.X_OK):
-        sys.exit(f"no server binary at {args.server} (cargo build -p respite --bin respite-server)")
+    cr.preflight(args, sdist, NEEDS)
 
     started = time.monotonic()
     work = cr.fresh_workdir("respite-redis-py-")
