@@ -146,10 +146,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    ctx.client.multi = None;
-    ctx.client.multi_failed = false;
-    ctx.client.info.multi.store(-1, Relaxed);
-    super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
+    super::transactions::end_transaction(&ctx.server.keyspace, ctx.client);
     ctx.client.db = 0;
     ctx.client.info.db.store(0, Relaxed);
     ctx.out.resp3 = false;

@@ -327,10 +327,7 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         if let Err(e) = cluster::check_slots(cmd, args, client) {
             if cmd.name == "exec" {
                 // As Redis: a cross-slot transaction is discarded and EXEC gets the plain error.
-                client.multi = None;
-                client.multi_failed = false;
-                client.info.multi.store(-1, std::sync::atomic::Ordering::Relaxed);
-                transactions::unwatch_all(&server.keyspace, client);
+                transactions::end_transaction(&server.keyspace, client);
                 server.command_stats.reject(idx);
                 out.error(e.0.as_bytes());
                 server.stats.count_error(e.0.as_bytes());
@@ -411,10 +408,7 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
 fn reject(server: &Server, client: &mut Client, out: &mut Reply, idx: Option<usize>, err: &CmdError) {
     // A refused EXEC ends the transaction, and says why (Redis's rejectCommand).
     if idx.is_some_and(|i| TABLE[i].name == "exec") {
-        client.multi = None;
-        client.multi_failed = false;
-        client.info.multi.store(-1, std::sync::atomic::Ordering::Relaxed);
-        transactions::unwatch_all(&server.keyspace, client);
+        transactions::end_transaction(&server.keyspace, client);
         if let Some(i) = idx {
             server.command_stats.reject(i);
         }

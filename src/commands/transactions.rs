@@ -51,13 +51,19 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Drops the client's transaction, if any, and its WATCHes (DISCARD, RESET, a refused EXEC).
+pub fn end_transaction(ks: &Keyspace, client: &mut Client) {
+    client.multi = None;
+    client.multi_failed = false;
+    client.info.multi.store(-1, Ordering::Relaxed);
+    unwatch_all(ks, client);
+}
+
 pub fn discard(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    if ctx.client.multi.take().is_none() {
+    if ctx.client.multi.is_none() {
         return Err(CmdError::msg("ERR DISCARD without MULTI"));
     }
-    ctx.client.multi_failed = false;
-    ctx.client.info.multi.store(-1, Ordering::Relaxed);
-    unwatch_all(&ctx.server.keyspace, ctx.client);
+    end_transaction(&ctx.server.keyspace, ctx.client);
     ctx.out.ok();
     Ok(())
 }
