@@ -119,6 +119,12 @@ pub struct Client {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: no reply for the next command.
     pub reply_skip_next: bool,
+    /// Set while EXEC runs the queued commands: blocking commands answer at once then.
+    pub executing_transaction: bool,
+    /// False while a waiting client's command is re-run to serve it: it must not block again.
+    pub may_block: bool,
+    /// The keys this client waits on (BLPOP ...), set by the command, served by the connection.
+    pub blocked: Option<crate::commands::blocking::BlockOn>,
 }
 
 impl Client {
@@ -134,6 +140,9 @@ impl Client {
             close_after_reply: false,
             reply_off: false,
             reply_skip_next: false,
+            executing_transaction: false,
+            may_block: true,
+            blocked: None,
         }
     }
 }

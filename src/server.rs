@@ -81,6 +81,8 @@ impl Server {
             .store(num("lfu-log-factor", 10), std::sync::atomic::Ordering::Relaxed);
         t.lfu_decay_minutes
             .store(num("lfu-decay-time", 1), std::sync::atomic::Ordering::Relaxed);
+        let events = self.config.get("notify-keyspace-events").unwrap_or_default();
+        self.keyspace.notifier.set_flags(crate::keyspace::notify::flags_of(&events));
         crate::keyspace::memory::set_background_thread(self.config.get("jemalloc-bg-thread").as_deref() != Some("no"));
     }
 

@@ -2,6 +2,7 @@
 //! per family. Dispatch, COMMAND, AUTH checks and MULTI queueing all read the table.
 
 mod acl;
+pub mod blocking;
 mod cluster;
 mod connection;
 pub mod docs;
@@ -276,6 +277,13 @@ impl Ctx<'_> {
     #[inline]
     pub fn db(&self) -> usize {
         self.client.db
+    }
+
+    /// A keyspace notification for `key` in the client's database (Redis's notifyKeyspaceEvent):
+    /// `class` is one of `keyspace::notify::class`, `event` the event name ("lpush", "del" ...).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.server.keyspace.notifier.notify(class, event, self.client.db, key);
     }
 }
 

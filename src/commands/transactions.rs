@@ -44,10 +44,12 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     ctx.out.array(queue.len());
+    ctx.client.executing_transaction = true;
     for args in &queue {
         let idx = super::lookup(&args[0]).expect("validated when queued");
         super::call(ctx.server, ctx.client, ctx.out, idx, args);
     }
+    ctx.client.executing_transaction = false;
     Ok(())
 }
 

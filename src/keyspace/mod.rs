@@ -6,6 +6,7 @@ pub mod dict;
 pub mod evict;
 pub mod expire;
 pub mod memory;
+pub mod notify;
 mod value;
 mod watch;
 
@@ -117,6 +118,8 @@ pub struct Keyspace {
     pub(crate) evictor: evict::Evictor,
     /// What accesses record, mirrored from the config (maxmemory-policy, lfu-*).
     pub tracking: Tracking,
+    /// Keyspace notifications (notify-keyspace-events).
+    pub notifier: notify::Notifier,
 }
 
 /// Whether accesses feed LFU counters (an LFU policy is set) or the LRU clock, and the LFU knobs.
@@ -165,6 +168,7 @@ impl Keyspace {
                 lfu_log_factor: AtomicU32::new(10),
                 lfu_decay_minutes: AtomicU32::new(1),
             },
+            notifier: notify::Notifier::default(),
         }
     }
 
