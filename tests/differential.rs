@@ -27,6 +27,8 @@
 //!   rest of the line after one space) and compares one reply. `!rawn N BYTES` reads N replies
 //!   (N may be 0). A protocol error closes the connection, so such lines go last in a script.
 //!
+//! `RESPITE_DIFF_ONLY=hashes,acl` runs only the scripts whose names start with those words.
+//!
 //! Writing scripts: a line must be deterministic on Redis itself. `RESPITE_DIFF_REDIS_VS_REDIS=1 cargo
 //! test --test differential` runs every script against two redis-servers instead; it must pass.
 
@@ -662,8 +664,16 @@ async fn differential() {
         eprintln!("redis-server not found; differential test skipped");
         return;
     }
-    let paths = scripts();
+    let mut paths = scripts();
     assert!(!paths.is_empty(), "no scripts under tests/differential");
+    // RESPITE_DIFF_ONLY=lists,sets runs only the scripts whose names start with one of those.
+    if let Some(only) = std::env::var_os("RESPITE_DIFF_ONLY") {
+        let only = only.to_string_lossy().into_owned();
+        paths.retain(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            only.split(',').any(|o| name.starts_with(o))
+        });
+    }
     let mut mismatches = Vec::new();
     let mut total_lines = 0;
     for path in &paths {
