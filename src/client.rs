@@ -33,6 +33,12 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     pub kill: tokio::sync::Notify,
     pub authenticated: AtomicBool,
+    /// Pub/sub messages waiting to be written, and the wake-up for this client's task.
+    pub mailbox: crate::pubsub::Mailbox,
+    /// Channels, patterns and shard channels subscribed (CLIENT LIST's sub, psub, ssub).
+    pub subs: [AtomicUsize; 3],
+    /// The blocking command this client waits in, if any (CLIENT LIST flag b, CLIENT UNBLOCK).
+    pub blocked: Mutex<Option<Arc<crate::keyspace::blocking::Waiter>>>,
 }
 
 impl ClientInfo {
@@ -73,6 +79,9 @@ impl Clients {
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
             authenticated: AtomicBool::new(false),
+            mailbox: Default::default(),
+            subs: Default::default(),
+            blocked: Mutex::new(None),
         });
         self.map.insert(id, info.clone());
         info
@@ -121,10 +130,15 @@ pub struct Client {
     pub reply_skip_next: bool,
     /// Set while EXEC runs the queued commands: blocking commands answer at once then.
     pub executing_transaction: bool,
-    /// False while a waiting client's command is re-run to serve it: it must not block again.
-    pub may_block: bool,
     /// The keys this client waits on (BLPOP ...), set by the command, served by the connection.
     pub blocked: Option<crate::commands::blocking::BlockOn>,
+    pub subscriptions: crate::commands::pubsub::Subscriptions,
+    /// Queued on its keys: the wait, its deadline (unix ms) and what a timeout answers.
+    pub waiting: Option<(
+        Arc<crate::keyspace::blocking::Waiter>,
+        Option<i64>,
+        crate::commands::blocking::TimeoutReply,
+    )>,
 }
 
 impl Client {
@@ -141,8 +155,9 @@ impl Client {
             reply_off: false,
             reply_skip_next: false,
             executing_transaction: false,
-            may_block: true,
             blocked: None,
+            subscriptions: Default::default(),
+            waiting: None,
         }
     }
 }

@@ -146,7 +146,13 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
     loop {
         let limits = OutputLimits::load(server);
         let backed_up = out.pending() >= limits.window();
-        if stalled && !backed_up {
+        if client.waiting.is_some() {
+            if !wait_unblocked(server, socket, client, &mut buf, &mut out, &mut shutdown).await? {
+                return Ok(());
+            }
+            // Commands that arrived while it waited run now.
+            stalled = true;
+        } else if stalled && !backed_up {
             stalled = run_commands(server, socket, client, &mut decoder, &mut buf, &mut args, &mut out, &limits)?;
         } else {
             // Wait holding at most small buffers: an idle connection costs its task and 4 KB, as an
@@ -176,6 +182,10 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
             };
             let (mut readable, mut writable) = (false, false);
             tokio::select! {
+                _ = info.mailbox.wake.notified(), if !backed_up => {
+                    info.mailbox.drain_into(&mut out.reply.buf);
+                    writable = true;
+                }
                 r = socket.readable(), if !backed_up && !stalled => { r?; readable = true }
                 r = socket.writable(), if out.pending() > 0 => { r?; writable = true }
                 _ = info.kill.notified() => return Ok(()),
@@ -226,6 +236,71 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
     }
 }
 
+/// A client blocked in BLPOP and friends: waits for its answer (served by another client's push),
+/// its timeout, or its end. Input that arrives meanwhile is kept for later, not run. Returns false
+/// when the connection should close.
+async fn wait_unblocked(
+    server: &Server,
+    socket: &mut TcpStream,
+    client: &mut Client,
+    buf: &mut BytesMut,
+    out: &mut Output,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<bool> {
+    use commands::blocking::{end_wait, take_answer, write_timeout_reply};
+    let Some((waiter, deadline, how)) = client.waiting.clone() else {
+        return Ok(true);
+    };
+    let info = client.info.clone();
+    let left = deadline.map(|d| (d - server.keyspace.clock.now_ms()).max(0) as u64);
+    let timer = async {
+        match left {
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(timer);
+    let answer = loop {
+        tokio::select! {
+            _ = info.mailbox.wake.notified() => {
+                info.mailbox.drain_into(&mut out.reply.buf);
+                if let Some(bytes) = take_answer(&waiter) {
+                    break Some(bytes);
+                }
+                out.try_flush(server, socket)?;
+            }
+            _ = &mut timer => {
+                let mut reply = Reply::new_empty(waiter.resp3);
+                write_timeout_reply(&mut reply, how);
+                break end_wait(server, &waiter, reply.buf);
+            }
+            r = socket.readable() => {
+                r?;
+                match socket.try_read_buf(buf) {
+                    Ok(0) => break None,
+                    Ok(n) => server.stats.net_input_bytes.add(n as u64),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => break None,
+                }
+                if buf.len() as u64 > server.config.client_query_buffer_limit.load(Relaxed) {
+                    break None;
+                }
+            }
+            _ = info.kill.notified() => break None,
+            _ = shutdown.wait_for(|s| *s) => break None,
+        }
+    };
+    client.waiting = None;
+    *info.blocked.lock() = None;
+    let Some(bytes) = answer else {
+        end_wait(server, &waiter, Vec::new());
+        return Ok(false);
+    };
+    out.reply.buf.extend_from_slice(&bytes);
+    out.try_flush(server, socket)?;
+    Ok(true)
+}
+
 /// Decodes and runs every complete command in `buf`, writing replies as they pile up; stops early
 /// (returning true) when the client is not reading and the output reached `limits.window()`.
 #[allow(clippy::too_many_arguments)]
@@ -249,7 +324,7 @@ fn run_commands(
                     continue;
                 }
                 commands::execute(server, client, &mut out.reply, args);
-                if client.close_after_reply || client.info.killed.load(Relaxed) {
+                if client.close_after_reply || client.info.killed.load(Relaxed) || client.waiting.is_some() {
                     break;
                 }
                 if out.pending() >= FLUSH_AT {

@@ -14,6 +14,7 @@ pub mod connection;
 pub mod glob;
 pub mod keyspace;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod stats;
 

@@ -23,6 +23,7 @@ pub struct Server {
     pub stats: Stats,
     pub command_stats: CommandStats,
     pub clients: Clients,
+    pub pubsub: Arc<crate::pubsub::PubSub>,
     pub started: Instant,
     pub started_unix: i64,
     pub run_id: String,
@@ -49,6 +50,7 @@ impl Server {
             stats: Stats::default(),
             command_stats: CommandStats::new(commands::table().len()),
             clients: Clients::default(),
+            pubsub: Arc::new(crate::pubsub::PubSub::new()),
             started: Instant::now(),
             started_unix,
             run_id,
@@ -59,6 +61,7 @@ impl Server {
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
         });
+        server.keyspace.notifier.set_sink(server.pubsub.clone());
         server.apply_config();
         server
     }
@@ -81,6 +84,14 @@ impl Server {
             .store(num("lfu-log-factor", 10), std::sync::atomic::Ordering::Relaxed);
         t.lfu_decay_minutes
             .store(num("lfu-decay-time", 1), std::sync::atomic::Ordering::Relaxed);
+        // client-output-buffer-limit "normal 0 0 0 replica ... pubsub 33554432 8388608 60": the
+        // pubsub hard limit bounds each subscriber's mailbox.
+        let limits = self.config.get("client-output-buffer-limit").unwrap_or_default();
+        let words: Vec<&str> = limits.split_whitespace().collect();
+        if let Some(pubsub) = words.chunks_exact(4).find(|c| c[0] == "pubsub") {
+            let hard = pubsub[1].parse().unwrap_or(32 << 20);
+            self.pubsub.hard_limit.store(hard, std::sync::atomic::Ordering::Relaxed);
+        }
         let events = self.config.get("notify-keyspace-events").unwrap_or_default();
         self.keyspace.notifier.set_flags(crate::keyspace::notify::flags_of(&events));
         crate::keyspace::memory::set_background_thread(self.config.get("jemalloc-bg-thread").as_deref() != Some("no"));

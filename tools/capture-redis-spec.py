@@ -4,6 +4,8 @@ RESP2 and RESP3, byte for byte) and CONFIG GET *, so respite answers these from 
 
 usage: tools/capture-redis-spec.py PORT   (a redis-server 7.0 on 127.0.0.1:PORT started with
        --cluster-enabled yes, so CLUSTER HELP answers)
+       tools/capture-redis-spec.py PORT --append NAME...   (adds the records of commands new to
+       src/commands/supported.txt to the spec file, leaving the rest as it is)
 
 Writes src/commands/redis-commands.spec: a sequence of records
     <name> <info|docs|help> <2|3> <length>\\n<length bytes: one RESP frame>\\n
@@ -12,7 +14,10 @@ and src/config-defaults.resp2 (the raw CONFIG GET * reply).
 import socket, sys
 
 port = int(sys.argv[1])
-COMMANDS = open("src/commands/supported.txt").read().split()
+APPEND = sys.argv[2:3] == ["--append"]
+COMMANDS = sys.argv[3:] if APPEND else open("src/commands/supported.txt").read().split()
+CONTAINERS = ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl", "cluster",
+              "pubsub"]
 
 
 def connect(proto):
@@ -70,7 +75,7 @@ def names():
 records = []
 for proto in (2, 3):
     s, f = connect(proto)
-    for name in ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl", "cluster"]:
+    for name in [c for c in CONTAINERS if c in COMMANDS]:
         records.append((name, "help", proto, request(s, f, name.upper(), "HELP")))
     for name in names():
         info = request(s, f, "COMMAND", "INFO", name)
@@ -79,9 +84,11 @@ for proto in (2, 3):
         if docs[:2] not in (b"*0", b"%0"):
             records.append((name, "docs", proto, strip_header(docs, 1)))
 
-with open("src/commands/redis-commands.spec", "wb") as out:
+with open("src/commands/redis-commands.spec", "ab" if APPEND else "wb") as out:
     for name, kind, proto, data in records:
         out.write(b"%s %s %d %d\n" % (name.encode(), kind.encode(), proto, len(data)) + data + b"\n")
 
+if APPEND:
+    sys.exit(0)
 s, f = connect(2)
 open("src/config-defaults.resp2", "wb").write(request(s, f, "CONFIG", "GET", "*"))

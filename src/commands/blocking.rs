@@ -5,9 +5,16 @@
 //! keys are empty it calls [`Ctx::block`]. Inside MULTI/EXEC (and when re-run to serve a waiting
 //! client) that answers the timeout reply at once, as Redis does; otherwise the client waits.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use super::{CmdError, CmdResult, Ctx};
+use crate::client::{Client, ClientInfo};
+use crate::keyspace::blocking::{WaitState, Waiter};
+use crate::protocol::Reply;
+use crate::server::Server;
 
 /// What a blocked command answers when its timeout passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +67,7 @@ impl Ctx<'_> {
     /// Nothing to serve on `keys` now: wait for a push to one of them, or answer the timeout reply
     /// at once where a client cannot wait (inside a transaction).
     pub fn block(&mut self, keys: &[Bytes], deadline: Option<i64>, timeout_reply: TimeoutReply) -> CmdResult {
-        if self.client.executing_transaction || !self.client.may_block {
+        if self.client.executing_transaction {
             write_timeout_reply(self.out, timeout_reply);
             return Ok(());
         }
@@ -74,6 +81,107 @@ impl Ctx<'_> {
     }
 }
 
+/// After a command left its client blocked: queue it on its keys (under the same world lock the
+/// command ran under, so no push is missed).
+pub(crate) fn register(server: &Server, client: &mut Client, args: &[Bytes], resp3: bool) {
+    let Some(on) = client.blocked.take() else { return };
+    let waiter = Arc::new(Waiter {
+        client: client.info.clone(),
+        db: on.db,
+        keys: on.keys,
+        args: args.to_vec(),
+        resp3,
+        state: Mutex::new(WaitState::Waiting),
+    });
+    *client.info.blocked.lock() = Some(waiter.clone());
+    client.waiting = Some((waiter.clone(), on.deadline, on.timeout_reply));
+    server.keyspace.blocking.add(waiter);
+}
+
+/// Serves the clients waiting on keys that writes made ready, oldest first per key, by re-running
+/// their commands; repeats while serving makes more keys ready (BLMOVE pushes). Runs with the world
+/// lock held exclusively, so a re-run multi-key command is as atomic as when it first ran.
+pub(crate) fn serve_ready(server: &Server) {
+    let blocking = &server.keyspace.blocking;
+    for _round in 0..1000 {
+        let ready = blocking.take_ready();
+        if ready.is_empty() {
+            return;
+        }
+        for (db, key) in ready {
+            for w in blocking.waiters(db, &key) {
+                let mut state = w.state.lock();
+                if !matches!(*state, WaitState::Waiting) {
+                    continue;
+                }
+                let Some(idx) = super::lookup(&w.args[0]) else { continue };
+                let mut proxy = Client::new(w.client.clone(), true);
+                proxy.db = w.db;
+                let mut out = Reply::new_empty(w.resp3);
+                super::call(server, &mut proxy, &mut out, idx, &w.args);
+                if proxy.blocked.is_some() {
+                    // Nothing to serve: the key is empty again, so later waiters wait too.
+                    break;
+                }
+                *state = WaitState::Answered(out.buf);
+                drop(state);
+                blocking.remove(&w);
+                w.client.mailbox.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// Ends a wait that was not served: the deadline passed, or CLIENT UNBLOCK. Returns the reply the
+/// client gets: `reply` if it was still waiting, else the answer it was already given.
+pub(crate) fn end_wait(server: &Server, w: &Arc<Waiter>, reply: Vec<u8>) -> Option<Vec<u8>> {
+    let mut state = w.state.lock();
+    let answer = match std::mem::replace(&mut *state, WaitState::Done) {
+        WaitState::Waiting => Some(reply),
+        WaitState::Answered(bytes) => Some(bytes),
+        WaitState::Done => None,
+    };
+    drop(state);
+    server.keyspace.blocking.remove(w);
+    answer
+}
+
+/// The reply a waiting client was given, if any (after its task was woken).
+pub(crate) fn take_answer(w: &Waiter) -> Option<Vec<u8>> {
+    let mut state = w.state.lock();
+    match std::mem::replace(&mut *state, WaitState::Done) {
+        WaitState::Answered(bytes) => Some(bytes),
+        other => {
+            *state = other;
+            None
+        }
+    }
+}
+
+/// CLIENT UNBLOCK: answers a waiting client with its timeout reply, or an UNBLOCKED error.
+pub(crate) fn unblock(server: &Server, info: &ClientInfo, with_error: bool) -> bool {
+    let Some(w) = info.blocked.lock().clone() else { return false };
+    let mut state = w.state.lock();
+    if !matches!(*state, WaitState::Waiting) {
+        return false;
+    }
+    let mut out = Reply::new_empty(w.resp3);
+    if with_error {
+        out.error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    } else {
+        let how = match super::lookup(&w.args[0]).map(|i| super::table()[i].name) {
+            Some("blmove") | Some("brpoplpush") => TimeoutReply::NullBulk,
+            _ => TimeoutReply::NullArray,
+        };
+        write_timeout_reply(&mut out, how);
+    }
+    *state = WaitState::Answered(out.buf);
+    drop(state);
+    server.keyspace.blocking.remove(&w);
+    w.client.mailbox.wake.notify_one();
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,7 +192,10 @@ mod tests {
         assert_eq!(parse_timeout(b"1.5", 1000), Ok(Some(2500)));
         assert_eq!(parse_timeout(b"0.0001", 1000), Ok(Some(1001)));
         assert_eq!(parse_timeout(b"-1", 0).unwrap_err().0, "ERR timeout is negative");
-        assert_eq!(parse_timeout(b"abc", 0).unwrap_err().0, "ERR timeout is not a float or out of range");
+        assert_eq!(
+            parse_timeout(b"abc", 0).unwrap_err().0,
+            "ERR timeout is not a float or out of range"
+        );
         assert_eq!(parse_timeout(b"1e300", 0).unwrap_err().0, "ERR timeout is out of range");
     }
 }

@@ -9,6 +9,16 @@ use super::{eq_ic, sub_arity, CmdError, CmdResult, Ctx};
 use crate::client::ClientInfo;
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 2 {
+        return Err(CmdError::wrong_args("ping"));
+    }
+    // A RESP2 subscriber gets PING's answer in the shape of a message.
+    if !ctx.out.resp3 && ctx.client.subscriptions.active() {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&args[1]),
@@ -147,6 +157,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     super::transactions::end_transaction(&ctx.server.keyspace, ctx.client);
+    super::pubsub::unsubscribe_all(&ctx.server.pubsub, ctx.client);
     ctx.client.db = 0;
     ctx.client.info.db.store(0, Relaxed);
     ctx.out.resp3 = false;
@@ -157,6 +168,24 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ctx.client.info.authenticated.store(open, Relaxed);
     ctx.out.simple("RESET");
     Ok(())
+}
+
+/// CLIENT LIST's flags: x in MULTI, b blocked, P subscribed, N none.
+fn client_flags(info: &ClientInfo) -> String {
+    let mut f = String::new();
+    if info.multi.load(Relaxed) >= 0 {
+        f.push('x');
+    }
+    if info.blocked.lock().is_some() {
+        f.push('b');
+    }
+    if info.subs.iter().any(|s| s.load(Relaxed) > 0) {
+        f.push('P');
+    }
+    if f.is_empty() {
+        f.push('N');
+    }
+    f
 }
 
 /// One CLIENT LIST / CLIENT INFO line, in Redis 7.0's field order.
@@ -178,15 +207,18 @@ pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
     let qbuf = info.qbuf.load(Relaxed);
     let omem = info.omem.load(Relaxed);
     format!(
-        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         info.id,
         info.addr,
         info.laddr,
         name,
         info.created.elapsed().as_secs(),
         idle,
-        if info.multi.load(Relaxed) >= 0 { "x" } else { "N" },
+        client_flags(info),
         info.db.load(Relaxed),
+        info.subs[0].load(Relaxed),
+        info.subs[1].load(Relaxed),
+        info.subs[2].load(Relaxed),
         info.multi.load(Relaxed),
         qbuf,
         omem,
@@ -244,6 +276,20 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     } else if eq_ic(sub, "kill") {
         sub_arity(args, -3, "client|kill")?;
         client_kill(ctx, args)?;
+    } else if eq_ic(sub, "unblock") {
+        if args.len() != 3 && args.len() != 4 {
+            return Err(CmdError::wrong_args("client|unblock"));
+        }
+        let id = super::parse_i64(&args[2])?;
+        let with_error = match args.get(3) {
+            None => false,
+            Some(a) if eq_ic(a, "timeout") => false,
+            Some(a) if eq_ic(a, "error") => true,
+            Some(_) => return Err(CmdError::msg("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+        };
+        let target = ctx.server.clients.get(id as u64);
+        let done = target.is_some_and(|t| super::blocking::unblock(ctx.server, &t, with_error));
+        ctx.out.int(done as i64);
     } else if eq_ic(sub, "reply") {
         sub_arity(args, 3, "client|reply")?;
         if eq_ic(&args[2], "on") {

@@ -48,22 +48,24 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: bool, relative: bo
     }
     let now = ctx.now;
     let done = ctx.server.keyspace.write(ctx.client.db, &args[1], now, |slot| {
-        let Some(entry) = slot.get() else {
-            return false;
-        };
+        let entry = slot.get()?;
         let current = entry.expire_at();
         let has = current != 0;
         if (flags.nx && has) || (flags.xx && !has) || (flags.gt && (!has || when <= current)) || (flags.lt && has && when >= current) {
-            return false;
+            return None;
         }
         if when <= now {
             slot.remove();
+            Some("del")
         } else {
             slot.set_expire(Some(when));
+            Some("expire")
         }
-        true
     });
-    ctx.out.int(done as i64);
+    if let Some(event) = done {
+        ctx.notify(crate::keyspace::notify::class::GENERIC, event, &args[1]);
+    }
+    ctx.out.int(done.is_some() as i64);
     Ok(())
 }
 
@@ -119,6 +121,9 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Some(e) if e.expire_at() != 0 => slot.set_expire(None),
             _ => false,
         });
+    if done {
+        ctx.notify(crate::keyspace::notify::class::GENERIC, "persist", &args[1]);
+    }
     ctx.out.int(done as i64);
     Ok(())
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::keys::parse_cursor;
 use super::{eq_ic, parse_f64, parse_i64, parse_i64_strict, CmdError, CmdResult, Ctx};
+use crate::keyspace::notify::class;
 use crate::keyspace::{Entry, Hash, ListpackLimits, Lookup, Slot, Ttl, Value};
 use crate::protocol::Reply;
 
@@ -58,14 +59,16 @@ fn hset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> Result<i64, Cm
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_args(name));
     }
-    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+    let added = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let h = hash_mut(slot)?;
         let mut added = 0;
         for pair in args[2..].chunks_exact(2) {
             added += h.set(&pair[0], &pair[1], lim) as i64;
         }
-        Ok(added)
-    })
+        Ok::<_, CmdError>(added)
+    })?;
+    ctx.notify(class::HASH, "hset", &args[1]);
+    Ok(added)
 }
 
 pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -95,6 +98,9 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         hash_mut(slot)?.set(&args[2], &args[3], lim);
         Ok::<_, CmdError>(true)
     })?;
+    if set {
+        ctx.notify(class::HASH, "hset", &args[1]);
+    }
     ctx.out.int(set as i64);
     Ok(())
 }
@@ -181,15 +187,15 @@ pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let removed = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+    let (removed, emptied) = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         if !check_write(slot)? {
-            return Ok(0);
+            return Ok((0, false));
         }
         // Nothing to remove: no modification (WATCH stays clean), as in Redis.
         let fields = &args[2..];
         let h = slot.get().and_then(|e| e.value.as_hash()).expect("checked");
         if !fields.iter().any(|f| h.get(f).is_some()) {
-            return Ok(0);
+            return Ok((0, false));
         }
         let h = slot.get_mut().and_then(|e| e.value.as_hash_mut()).expect("checked");
         let mut n = 0;
@@ -199,11 +205,18 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 break;
             }
         }
-        if h.is_empty() {
+        let emptied = h.is_empty();
+        if emptied {
             slot.remove();
         }
-        Ok::<_, CmdError>(n)
+        Ok::<_, CmdError>((n, emptied))
     })?;
+    if removed > 0 {
+        ctx.notify(class::HASH, "hdel", &args[1]);
+    }
+    if emptied {
+        ctx.notify(class::GENERIC, "del", &args[1]);
+    }
     ctx.out.int(removed);
     Ok(())
 }
@@ -227,6 +240,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Ok::<_, CmdError>(incr)
         }
     })?;
+    ctx.notify(class::HASH, "hincrby", &args[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -254,6 +268,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         hash_mut(slot)?.set(field, text.as_bytes(), lim);
         Ok(text)
     })?;
+    ctx.notify(class::HASH, "hincrbyfloat", &args[1]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -154,7 +154,7 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
             line!(s, "maxclients:{}", cfg.maxclients.load(Relaxed));
             line!(s, "client_recent_max_input_buffer:0");
             line!(s, "client_recent_max_output_buffer:0");
-            line!(s, "blocked_clients:0");
+            line!(s, "blocked_clients:{}", server.keyspace.blocking.waiting());
             line!(s, "tracking_clients:0");
             line!(s, "clients_in_timeout_table:0");
         }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::{eq_ic, parse_db, parse_i64, sub_arity, CmdError, CmdResult, Ctx};
 use crate::config::EvictionPolicy;
 use crate::glob::glob_match;
+use crate::keyspace::notify::class;
 use crate::keyspace::{Entry, Lookup, Ttl, Value};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -17,6 +18,7 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .write(ctx.client.db, key, ctx.now, |slot| slot.remove())
             .is_some()
         {
+            ctx.notify(class::GENERIC, "del", key);
             n += 1;
         }
     }
@@ -208,6 +210,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
         slot.remove();
         slot.set(entry.value, ttl_of(expire));
     });
+    ctx.notify(class::GENERIC, "rename_from", src);
+    ctx.notify(class::GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -261,6 +265,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         slot.set(value, ttl_of(expire));
         true
     });
+    if copied {
+        ks.notifier.notify(class::GENERIC, "copy_to", dst_db, &args[2]);
+    }
     ctx.out.int(copied as i64);
     Ok(())
 }
@@ -282,6 +289,8 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let entry = ks.write(src_db, &args[1], now, |slot| slot.remove()).expect("checked above");
     let expire = entry.expire_at();
     ks.write(dst_db, &args[1], now, |slot| slot.set(entry.value, ttl_of(expire)));
+    ks.notifier.notify(class::GENERIC, "move_from", src_db, &args[1]);
+    ks.notifier.notify(class::GENERIC, "move_to", dst_db, &args[1]);
     ctx.out.int(1);
     Ok(())
 }

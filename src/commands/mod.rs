@@ -10,6 +10,7 @@ mod expire;
 mod hashes;
 mod info;
 mod keys;
+pub mod pubsub;
 mod server;
 mod strings;
 mod transactions;
@@ -44,6 +45,8 @@ pub mod flags {
     pub const NO_QUEUE: u32 = 1 << 7;
     /// A container (CONFIG, CLIENT ...): the first argument names a subcommand.
     pub const SUBCOMMANDS: u32 = 1 << 8;
+    /// Allowed to a RESP2 client in subscribed mode (the (P|S)(UN)SUBSCRIBEs, PING, QUIT, RESET).
+    pub const PUBSUB_OK: u32 = 1 << 9;
 }
 
 use flags::*;
@@ -87,13 +90,13 @@ macro_rules! cmd {
 
 static TABLE: &[Command] = &[
     // connection
-    cmd!("ping", -1, FAST, 0, 0, 0, connection::ping),
+    cmd!("ping", -1, FAST | PUBSUB_OK, 0, 0, 0, connection::ping),
     cmd!("echo", 2, FAST, 0, 0, 0, connection::echo),
-    cmd!("quit", -1, NO_AUTH | FAST | NO_QUEUE, 0, 0, 0, connection::quit),
+    cmd!("quit", -1, NO_AUTH | FAST | NO_QUEUE | PUBSUB_OK, 0, 0, 0, connection::quit),
     cmd!("hello", -1, NO_AUTH | FAST, 0, 0, 0, connection::hello),
     cmd!("auth", -2, NO_AUTH | FAST, 0, 0, 0, connection::auth),
     cmd!("select", 2, FAST, 0, 0, 0, connection::select),
-    cmd!("reset", 1, NO_AUTH | FAST | NO_QUEUE, 0, 0, 0, connection::reset),
+    cmd!("reset", 1, NO_AUTH | FAST | NO_QUEUE | PUBSUB_OK, 0, 0, 0, connection::reset),
     cmd!("client", -2, SUBCOMMANDS, 0, 0, 0, connection::client),
     cmd!("command", -1, SUBCOMMANDS, 0, 0, 0, docs::command),
     // strings
@@ -164,6 +167,16 @@ static TABLE: &[Command] = &[
     cmd!("expiretime", 2, READONLY | FAST, 1, 1, 1, expire::expiretime),
     cmd!("pexpiretime", 2, READONLY | FAST, 1, 1, 1, expire::pexpiretime),
     cmd!("persist", 2, WRITE | FAST, 1, 1, 1, expire::persist),
+    // pub/sub
+    cmd!("subscribe", -2, PUBSUB_OK, 0, 0, 0, pubsub::subscribe),
+    cmd!("unsubscribe", -1, PUBSUB_OK, 0, 0, 0, pubsub::unsubscribe),
+    cmd!("psubscribe", -2, PUBSUB_OK, 0, 0, 0, pubsub::psubscribe),
+    cmd!("punsubscribe", -1, PUBSUB_OK, 0, 0, 0, pubsub::punsubscribe),
+    cmd!("ssubscribe", -2, PUBSUB_OK, 1, -1, 1, pubsub::ssubscribe),
+    cmd!("sunsubscribe", -1, PUBSUB_OK, 1, -1, 1, pubsub::sunsubscribe),
+    cmd!("publish", 3, FAST, 0, 0, 0, pubsub::publish),
+    cmd!("spublish", 3, FAST, 1, 1, 1, pubsub::spublish),
+    cmd!("pubsub", -2, SUBCOMMANDS, 0, 0, 0, pubsub::pubsub),
     // transactions
     cmd!("multi", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::multi),
     cmd!("exec", 1, EXCLUSIVE | NO_QUEUE, 0, 0, 0, transactions::exec),
@@ -317,6 +330,16 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         return;
     };
     let cmd = &TABLE[idx];
+    if cmd.flags & PUBSUB_OK == 0 && !out.resp3 && client.subscriptions.active() {
+        let name = match args.get(1) {
+            Some(sub) if cmd.flags & SUBCOMMANDS != 0 => format!("{}|{}", cmd.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
+            _ => cmd.name.to_string(),
+        };
+        let msg =
+            format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+        reject(server, client, out, Some(idx), &CmdError::msg(msg));
+        return;
+    }
     if (cmd.arity > 0 && args.len() != cmd.arity as usize) || args.len() < cmd.arity.unsigned_abs() as usize {
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
         return;
@@ -370,6 +393,16 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         return;
     }
     call_at(server, client, out, idx, args, now, start);
+    if client.blocked.is_some() {
+        blocking::register(server, client, args, out.resp3);
+    }
+    drop(_world);
+    // Clients blocked on keys this command wrote are served before the writer's next command, as
+    // Redis does after every command (and after EXEC as a whole).
+    if ks.blocking.has_ready() {
+        let _world = ks.world.write();
+        blocking::serve_ready(server);
+    }
 }
 
 /// The keyspace's world lock as a command holds it.
@@ -539,4 +572,9 @@ pub fn sub_arity(args: &[Bytes], arity: i32, fullname: &str) -> CmdResult {
 /// Cleans up after a client leaves (its WATCHes).
 pub fn disconnect(server: &Server, client: &mut Client) {
     transactions::unwatch_all(&server.keyspace, client);
+    pubsub::unsubscribe_all(&server.pubsub, client);
+    if let Some((w, _, _)) = client.waiting.take() {
+        blocking::end_wait(server, &w, Vec::new());
+    }
+    *client.info.blocked.lock() = None;
 }

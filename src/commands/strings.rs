@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::{eq_ic, parse_f64, parse_i64, CmdError, CmdResult, Ctx};
+use crate::keyspace::notify::class;
 use crate::keyspace::{Entry, Lookup, Ttl, Value};
 
 /// Longest string Redis lets a command build (proto-max-bulk-len).
@@ -159,7 +160,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Ok(())
         })?;
     }
-    ks.write(ctx.client.db, key, now, |slot| {
+    let done = ks.write(ctx.client.db, key, now, |slot| {
         let old = slot.get();
         if get {
             out.bulk_or_null(old.and_then(|e| e.value.as_str()));
@@ -173,7 +174,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if !get {
                 out.null();
             }
-            return Ok(());
+            return Ok(false);
         }
         match ttl {
             Ttl::At(at) if at <= now => {
@@ -186,20 +187,32 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if !get {
             out.ok();
         }
-        Ok(())
-    })
+        Ok(true)
+    })?;
+    if done {
+        ctx.notify(class::STRING, "set", key);
+        if matches!(ttl, Ttl::At(_)) {
+            ctx.notify(class::GENERIC, "expire", key);
+        }
+    }
+    Ok(())
 }
 
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
-    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+    let set = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         if slot.exists() {
             out.int(0);
+            false
         } else {
             slot.set(Value::string(&args[2]), Ttl::Clear);
             out.int(1);
+            true
         }
     });
+    if set {
+        ctx.notify(class::STRING, "set", &args[1]);
+    }
     Ok(())
 }
 
@@ -208,6 +221,8 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: bool, name: &str) -
     ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         slot.set(Value::string(&args[3]), Ttl::At(at))
     });
+    ctx.notify(class::STRING, "set", &args[1]);
+    ctx.notify(class::GENERIC, "expire", &args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -229,8 +244,10 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         };
         out.bulk_or_null(old);
         slot.set(Value::string(&args[2]), Ttl::Clear);
-        Ok(())
-    })
+        Ok::<_, CmdError>(())
+    })?;
+    ctx.notify(class::STRING, "set", &args[1]);
+    Ok(())
 }
 
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -247,6 +264,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 let e = slot.remove();
                 out.bulk_or_null(e.as_ref().and_then(|e| e.value.as_str()));
             });
+            ctx.notify(class::GENERIC, "del", &args[1]);
         }
     }
     Ok(())
@@ -284,15 +302,22 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some((opt, v)) => Some(deadline(now, opt, v, "getex")?),
     };
     if let Some(change) = change {
-        ks.write(db, &args[1], now, |slot| match change {
+        let event = ks.write(db, &args[1], now, |slot| match change {
             Some(at) if at <= now => {
                 slot.remove();
                 ks.stats.expired.incr();
+                "del"
             }
-            _ => {
+            Some(_) => {
                 slot.set_expire(change);
+                "expire"
+            }
+            None => {
+                slot.set_expire(change);
+                "persist"
             }
         });
+        ctx.notify(class::GENERIC, event, &args[1]);
     }
     ctx.out.bulk(&value);
     Ok(())
@@ -317,6 +342,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.server.keyspace.write(ctx.client.db, &pair[0], ctx.now, |slot| {
             slot.set(Value::string(&pair[1]), Ttl::Clear)
         });
+        ctx.notify(class::STRING, "set", &pair[0]);
     }
     ctx.out.ok();
     Ok(())
@@ -338,6 +364,7 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ks.write(ctx.client.db, &pair[0], ctx.now, |slot| {
             slot.set(Value::string(&pair[1]), Ttl::Clear)
         });
+        ctx.notify(class::STRING, "set", &pair[0]);
     }
     ctx.out.int(1);
     Ok(())
@@ -353,7 +380,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let Some(entry) = slot.get() else {
             slot.set(Value::string(&args[2]), Ttl::Clear);
             out.int(args[2].len() as i64);
-            return Ok(());
+            return Ok::<_, CmdError>(());
         };
         string_of(entry)?;
         let entry = slot.get_mut().expect("exists");
@@ -361,8 +388,10 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let buf = entry.string_buf().ok_or(CmdError::WRONGTYPE)?;
         buf.extend_from_slice(&args[2]);
         out.int(buf.len() as i64);
-        Ok(())
-    })
+        Ok::<_, CmdError>(())
+    })?;
+    ctx.notify(class::STRING, "append", &args[1]);
+    Ok(())
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -419,14 +448,14 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let offset = offset as usize;
     let out = &mut *ctx.out;
     let needed = (offset as u64).saturating_add(value.len() as u64);
-    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+    let changed = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let current = match slot.get() {
             Some(e) => Some(string_of(e)?.len()),
             None => None,
         };
         if value.is_empty() {
             out.int(current.unwrap_or(0) as i64);
-            return Ok(());
+            return Ok(false);
         }
         check_size_raw(needed)?;
         let write = |buf: &mut Vec<u8>| {
@@ -453,8 +482,12 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             e.set_raw_hint();
         }
         out.int(len as i64);
-        Ok(())
-    })
+        Ok(true)
+    })?;
+    if changed {
+        ctx.notify(class::STRING, "setrange", &args[1]);
+    }
+    Ok(())
 }
 
 fn check_size_raw(len: u64) -> CmdResult {
@@ -482,8 +515,10 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
         let mut buf = itoa::Buffer::new();
         slot.set(Value::string(buf.format(new).as_bytes()), Ttl::Keep);
         out.int(new);
-        Ok(())
-    })
+        Ok::<_, CmdError>(())
+    })?;
+    ctx.notify(class::STRING, "incrby", key);
+    Ok(())
 }
 
 pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -525,8 +560,10 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let text = format_human(new);
         slot.set(Value::string(text.as_bytes()), Ttl::Keep);
         out.bulk(text.as_bytes());
-        Ok(())
-    })
+        Ok::<_, CmdError>(())
+    })?;
+    ctx.notify(class::STRING, "incrbyfloat", &args[1]);
+    Ok(())
 }
 
 /// Redis's LD_STR_HUMAN: fixed-point, no exponent, no trailing zeros. Rust's shortest

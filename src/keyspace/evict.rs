@@ -200,6 +200,7 @@ impl Keyspace {
                 drop(node);
                 self.stats.evicted.incr();
                 self.signal_modified(db, key);
+                self.notifier.notify(super::notify::class::EVICTED, "evicted", db, key);
                 true
             }
             None => false,

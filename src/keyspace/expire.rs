@@ -56,6 +56,7 @@ impl Keyspace {
                     shard.expires.remove(hash, key);
                     self.stats.expired.incr();
                     self.signal_modified(db, key);
+                    self.notifier.notify(super::notify::class::EXPIRED, "expired", db, key);
                 }
                 drop(shard);
                 expired_total += stale.len();

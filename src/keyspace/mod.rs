@@ -2,6 +2,7 @@
 //! reach a key. Lazy expiry, LRU/LFU touch, hit/miss counting and WATCH signalling happen here and
 //! nowhere else; commands never see an expired key.
 
+pub mod blocking;
 pub mod dict;
 pub mod evict;
 pub mod expire;
@@ -120,6 +121,8 @@ pub struct Keyspace {
     pub tracking: Tracking,
     /// Keyspace notifications (notify-keyspace-events).
     pub notifier: notify::Notifier,
+    /// Clients blocked on keys, and the keys writes made ready for them.
+    pub blocking: blocking::Blocking,
 }
 
 /// Whether accesses feed LFU counters (an LFU policy is set) or the LRU clock, and the LFU knobs.
@@ -169,6 +172,7 @@ impl Keyspace {
                 lfu_decay_minutes: AtomicU32::new(1),
             },
             notifier: notify::Notifier::default(),
+            blocking: blocking::Blocking::default(),
         }
     }
 
@@ -253,6 +257,7 @@ impl Keyspace {
         }
         if how != Lookup::Peek {
             self.stats.misses.incr();
+            self.notifier.notify(notify::class::KEY_MISS, "keymiss", db, key);
         }
         f(None)
     }
@@ -286,6 +291,7 @@ impl Keyspace {
             shard.expires.remove(hash, key);
             self.stats.expired.incr();
             self.signal_modified(db, key);
+            self.notifier.notify(notify::class::EXPIRED, "expired", db, key);
         }
     }
 
@@ -349,6 +355,8 @@ impl Keyspace {
         }
         self.watches.signal_db(a);
         self.watches.signal_db(b);
+        self.blocking.signal_db(a);
+        self.blocking.signal_db(b);
     }
 
     /// One SCAN call over a database. The cursor is the shard's reverse-binary bucket cursor
@@ -460,6 +468,7 @@ impl Slot<'_> {
     pub fn get_mut(&mut self) -> Option<&mut Entry> {
         let node = self.shard.main.get_mut(self.hash, self.key)?;
         self.ks.watches.signal(self.db, self.key);
+        self.ks.blocking.signal(self.db, self.key);
         Some(&mut node.value)
     }
 
@@ -484,6 +493,7 @@ impl Slot<'_> {
             }
             None => {
                 shard.main.insert_new(self.hash, self.key, Entry::new(value, ks.new_stamp()));
+                ks.notifier.notify(notify::class::NEW, "new", self.db, self.key);
                 0
             }
         };
@@ -494,6 +504,7 @@ impl Slot<'_> {
         };
         self.apply_expire(old_expire, new_expire);
         self.ks.watches.signal(self.db, self.key);
+        self.ks.blocking.signal(self.db, self.key);
     }
 
     fn apply_expire(&mut self, old: i64, new: i64) {

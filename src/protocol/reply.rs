@@ -14,6 +14,11 @@ impl Reply {
         }
     }
 
+    /// A reply without a preallocated buffer (one-off replies built away from a connection).
+    pub fn new_empty(resp3: bool) -> Self {
+        Reply { buf: Vec::new(), resp3 }
+    }
+
     #[inline]
     fn line(&mut self, prefix: u8, body: &[u8]) {
         self.buf.push(prefix);
@@ -87,6 +92,11 @@ impl Reply {
     }
 
     /// A map of `n` pairs (RESP2: a flat array of 2n).
+    /// An out-of-band message (pub/sub): a RESP3 push, or a plain array in RESP2.
+    pub fn push(&mut self, n: usize) {
+        self.header(if self.resp3 { b'>' } else { b'*' }, n as i64);
+    }
+
     pub fn map(&mut self, n: usize) {
         if self.resp3 {
             self.header(b'%', n as i64);

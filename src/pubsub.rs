@@ -1,0 +1,203 @@
+//! Pub/sub (Redis's pubsub.c): who listens to which channel or pattern, and delivery.
+//!
+//! A message is encoded for each subscriber in its own protocol (RESP2 array or RESP3 push) and
+//! appended to that client's mailbox; its connection task is woken to write it out. A subscriber
+//! whose mailbox grows past the pubsub output limit (client-output-buffer-limit pubsub, 32 MB by
+//! default, as Redis) is disconnected instead of growing without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::client::ClientInfo;
+use crate::glob::glob_match;
+use crate::protocol::Reply;
+
+/// The three namespaces: SUBSCRIBE channels, PSUBSCRIBE patterns, SSUBSCRIBE shard channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Channel, Kind::Pattern, Kind::Shard];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The reply words: (subscribe, unsubscribe).
+    pub fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Channel => ("subscribe", "unsubscribe"),
+            Kind::Pattern => ("psubscribe", "punsubscribe"),
+            Kind::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
+}
+
+/// A client's mailbox: messages encoded for it, waiting for its connection to write them.
+#[derive(Default)]
+pub struct Mailbox {
+    buf: Mutex<Vec<u8>>,
+    /// Wakes the connection task (messages arrived, or a blocked command was served).
+    pub wake: tokio::sync::Notify,
+}
+
+impl Mailbox {
+    /// Moves the waiting messages to the end of `out`.
+    pub fn drain_into(&self, out: &mut Vec<u8>) {
+        let mut buf = self.buf.lock();
+        if !buf.is_empty() {
+            out.extend_from_slice(&buf);
+            buf.clear();
+            if buf.capacity() > 64 * 1024 {
+                *buf = Vec::new();
+            }
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.buf.lock().len()
+    }
+}
+
+type Subscribers = Vec<Arc<ClientInfo>>;
+
+#[derive(Default)]
+pub struct PubSub {
+    /// Per kind: name -> clients, in subscription order.
+    maps: [RwLock<HashMap<Bytes, Subscribers>>; 3],
+    /// client-output-buffer-limit pubsub hard limit in bytes (0: none).
+    pub hard_limit: AtomicU64,
+}
+
+impl PubSub {
+    pub fn new() -> Self {
+        let p = PubSub::default();
+        p.hard_limit.store(32 << 20, Relaxed);
+        p
+    }
+
+    /// Adds `client` under `name`; false if it was already there.
+    pub fn subscribe(&self, kind: Kind, name: &Bytes, client: &Arc<ClientInfo>) -> bool {
+        let mut map = self.maps[kind.index()].write();
+        let subs = map.entry(name.clone()).or_default();
+        if subs.iter().any(|c| c.id == client.id) {
+            return false;
+        }
+        subs.push(client.clone());
+        true
+    }
+
+    /// Removes `client` from `name`; false if it was not there.
+    pub fn unsubscribe(&self, kind: Kind, name: &[u8], client_id: u64) -> bool {
+        let mut map = self.maps[kind.index()].write();
+        let Some(subs) = map.get_mut(name) else { return false };
+        let Some(i) = subs.iter().position(|c| c.id == client_id) else {
+            return false;
+        };
+        subs.remove(i);
+        if subs.is_empty() {
+            map.remove(name);
+        }
+        true
+    }
+
+    /// Delivers `message` to the subscribers of `channel` (and, for ordinary channels, to the
+    /// patterns that match it). Returns how many clients received it. `me` is the publishing
+    /// client: its own copy is written straight into `own_out`, before PUBLISH's reply, as Redis
+    /// orders them.
+    pub fn publish(&self, shard: bool, channel: &[u8], message: &[u8], me: Option<(u64, &mut Reply)>) -> usize {
+        let mut me = me;
+        let mut received = 0;
+        let kind = if shard { Kind::Shard } else { Kind::Channel };
+        let word: &[u8] = if shard { b"smessage" } else { b"message" };
+        if let Some(subs) = self.maps[kind.index()].read().get(channel) {
+            for c in subs {
+                self.deliver(c, &mut me, &[word, channel, message]);
+                received += 1;
+            }
+        }
+        if !shard {
+            for (pattern, subs) in self.maps[Kind::Pattern.index()].read().iter() {
+                if !glob_match(pattern, channel, false) {
+                    continue;
+                }
+                for c in subs {
+                    self.deliver(c, &mut me, &[b"pmessage", pattern, channel, message]);
+                    received += 1;
+                }
+            }
+        }
+        received
+    }
+
+    fn deliver(&self, client: &ClientInfo, me: &mut Option<(u64, &mut Reply)>, parts: &[&[u8]]) {
+        if let Some((id, out)) = me {
+            if *id == client.id {
+                write_message(out, parts);
+                return;
+            }
+        }
+        let size = {
+            let mut buf = client.mailbox.buf.lock();
+            let mut reply = Reply {
+                buf: std::mem::take(&mut *buf),
+                resp3: client.resp.load(Relaxed) == 3,
+            };
+            write_message(&mut reply, parts);
+            *buf = reply.buf;
+            buf.len()
+        };
+        let limit = self.hard_limit.load(Relaxed);
+        if limit > 0 && size as u64 > limit {
+            tracing::warn!(
+                "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                client.id
+            );
+            client.request_kill();
+        }
+        client.mailbox.wake.notify_one();
+    }
+
+    /// Names with at least one subscriber, matching `pattern` if given (PUBSUB CHANNELS).
+    pub fn names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.maps[kind.index()]
+            .read()
+            .keys()
+            .filter(|n| pattern.is_none_or(|p| glob_match(p, n, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Subscribers of one name (PUBSUB NUMSUB).
+    pub fn count(&self, kind: Kind, name: &[u8]) -> usize {
+        self.maps[kind.index()].read().get(name).map_or(0, |s| s.len())
+    }
+
+    /// Distinct names of a kind (PUBSUB NUMPAT counts patterns).
+    pub fn len(&self, kind: Kind) -> usize {
+        self.maps[kind.index()].read().len()
+    }
+}
+
+/// One message frame: ["message", channel, payload] or ["pmessage", pattern, channel, payload].
+fn write_message(out: &mut Reply, parts: &[&[u8]]) {
+    out.push(parts.len());
+    for p in parts {
+        out.bulk(p);
+    }
+}
+
+/// Keyspace notifications are published like any message.
+impl crate::keyspace::notify::Sink for PubSub {
+    fn publish(&self, channel: &[u8], message: &[u8]) {
+        PubSub::publish(self, false, channel, message, None);
+    }
+}
