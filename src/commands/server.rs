@@ -149,6 +149,14 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         // Redis blocks the whole server; the exclusive world lock held here does the same.
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
         ctx.out.ok();
+    } else if eq_ic(sub, "advance-clock") && args.len() == 3 {
+        // respite only: moves the server's clock forward, so tests of TTLs need no sleeps.
+        let ms = parse_i64(&args[2])?;
+        if ms < 0 {
+            return Err(CmdError::msg("ERR the clock only moves forward"));
+        }
+        ctx.server.keyspace.clock.advance(ms);
+        ctx.out.ok();
     } else if eq_ic(sub, "set-active-expire") && args.len() == 3 {
         let on = parse_i64(&args[2])? != 0;
         ctx.server.active_expire.store(on, Relaxed);
