@@ -19,7 +19,7 @@ fn a_blocking_test_suite_shares_one_background_server() {
     assert_eq!(con.get::<_, String>("user:1").unwrap(), "ada");
     server.handle().flushall();
     // "test 2" starts from an empty server, on the same connection.
-    assert_eq!(con.exists::<_, bool>("user:1").unwrap(), false);
+    assert!(!con.exists::<_, bool>("user:1").unwrap());
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(n, 0);
     let port = server.addr().port();
