@@ -31,7 +31,13 @@ async fn tags_and_likes() {
     assert_eq!(only_rust, HashSet::from(["a1".to_string()]));
     let n: i64 = c.sunionstore("feed", &["tag:rust", "tag:db"]).await.unwrap();
     assert_eq!(n, 4);
-    let card: i64 = redis::cmd("SINTERCARD").arg(2).arg("tag:rust").arg("tag:db").query_async(&mut c).await.unwrap();
+    let card: i64 = redis::cmd("SINTERCARD")
+        .arg(2)
+        .arg("tag:rust")
+        .arg("tag:db")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(card, 2);
     let card: i64 = redis::cmd("SINTERCARD")
         .arg(2)
@@ -51,7 +57,13 @@ async fn tags_and_likes() {
     assert_eq!(who, vec![7, 42, 1000]);
     let liked: bool = c.sismember("likes:a1", 42).await.unwrap();
     assert!(liked);
-    let many: Vec<bool> = redis::cmd("SMISMEMBER").arg("likes:a1").arg(7).arg(8).query_async(&mut c).await.unwrap();
+    let many: Vec<bool> = redis::cmd("SMISMEMBER")
+        .arg("likes:a1")
+        .arg(7)
+        .arg(8)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(many, vec![true, false]);
     // Unlike moves the id to another article; the last unlike deletes the key.
     let moved: bool = c.smove("likes:a1", "likes:a2", 42).await.unwrap();
@@ -143,7 +155,13 @@ async fn set_keys_in_the_keyspace() {
     assert_eq!(n, 0);
 
     // The intset limit follows CONFIG SET.
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("set-max-intset-entries").arg(3).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("set-max-intset-entries")
+        .arg(3)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let _: i64 = c.sadd("lim", &[1, 2, 3]).await.unwrap();
     assert_eq!(encoding(&mut c, "lim").await, "intset");
     let _: i64 = c.sadd("lim", 4).await.unwrap();
@@ -169,8 +187,14 @@ async fn large_set_sscan_and_drain() {
     let mut cursor: u64 = 0;
     let mut calls = 0;
     loop {
-        let (next, found): (u64, Vec<String>) =
-            redis::cmd("SSCAN").arg("big").arg(cursor).arg("COUNT").arg(1000).query_async(&mut c).await.unwrap();
+        let (next, found): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg("big")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
         seen.extend(found);
         calls += 1;
         if calls == 5 {
@@ -210,7 +234,13 @@ async fn large_set_sscan_and_drain() {
     for chunk in evens.chunks(5000) {
         let _: i64 = c.sadd("evens", chunk).await.unwrap();
     }
-    let card: i64 = redis::cmd("SINTERCARD").arg(2).arg("big").arg("evens").query_async(&mut c).await.unwrap();
+    let card: i64 = redis::cmd("SINTERCARD")
+        .arg(2)
+        .arg("big")
+        .arg("evens")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(card, 50_000);
     let n: i64 = c.sdiffstore("odds", &["big", "evens"]).await.unwrap();
     assert_eq!(n, 50_000);
@@ -266,7 +296,13 @@ async fn concurrent_smove_conserves_members() {
     let l: i64 = c.scard("left").await.unwrap();
     let r: i64 = c.scard("right").await.unwrap();
     assert_eq!(l + r, 200);
-    let inter: i64 = redis::cmd("SINTERCARD").arg(2).arg("left").arg("right").query_async(&mut c).await.unwrap();
+    let inter: i64 = redis::cmd("SINTERCARD")
+        .arg(2)
+        .arg("left")
+        .arg("right")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(inter, 0);
     h.stop().await;
 }
@@ -366,7 +402,12 @@ async fn spop_and_srandmember_are_uniform() {
     // Reply shapes: count 0, counts beyond the set, huge negative counts refused.
     let none: Vec<String> = redis::cmd("SRANDMEMBER").arg("ints").arg(0).query_async(&mut c).await.unwrap();
     assert!(none.is_empty());
-    let all: Vec<String> = redis::cmd("SRANDMEMBER").arg("ints").arg(i64::MAX).query_async(&mut c).await.unwrap();
+    let all: Vec<String> = redis::cmd("SRANDMEMBER")
+        .arg("ints")
+        .arg(i64::MAX)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 40);
     let e = redis::cmd("SRANDMEMBER")
         .arg("ints")

@@ -147,7 +147,9 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (db, now) = (ctx.client.db, ctx.now);
     let (src, dst, m) = (&args[1], &args[2], &args[3]);
     // Source missing: 0 whatever the destination holds, as Redis checks types only after.
-    let Some(in_src) = ks.read(db, src, now, Lookup::Read, |e| e.map(|e| set_of(e).map(|s| s.contains(m))).transpose())?
+    let Some(in_src) = ks.read(db, src, now, Lookup::Read, |e| {
+        e.map(|e| set_of(e).map(|s| s.contains(m))).transpose()
+    })?
     else {
         ctx.out.int(0);
         return Ok(());
@@ -408,8 +410,12 @@ fn intersect(ctx: &Ctx<'_>, keys: &[Bytes], limit: usize) -> Result<Option<Vec<B
     let first = &keys[order[0]];
     let others: Vec<&Bytes> = order[1..].iter().map(|&i| &keys[i]).filter(|k| *k != first).collect();
     if others.is_empty() {
-        let mut all: Vec<Box<[u8]>> =
-            with_source(ctx, first, |s| s.iter().take(if limit == 0 { usize::MAX } else { limit }).map(Member::to_bytes).collect());
+        let mut all: Vec<Box<[u8]>> = with_source(ctx, first, |s| {
+            s.iter()
+                .take(if limit == 0 { usize::MAX } else { limit })
+                .map(Member::to_bytes)
+                .collect()
+        });
         all.shrink_to_fit();
         return Ok(Some(all));
     }
@@ -447,7 +453,10 @@ fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set, event: &str) {
         ctx.notify(class::SET, event, dst);
     } else {
         ctx.out.int(0);
-        let deleted = ctx.server.keyspace.write(ctx.client.db, dst, ctx.now, |slot| slot.remove().is_some());
+        let deleted = ctx
+            .server
+            .keyspace
+            .write(ctx.client.db, dst, ctx.now, |slot| slot.remove().is_some());
         if deleted {
             ctx.notify(class::GENERIC, "del", dst);
         }
@@ -526,8 +535,7 @@ fn union_diff(ctx: &Ctx<'_>, keys: &[Bytes], op: SetOp) -> Result<Set, CmdError>
                 // The first set minus itself.
                 return Ok(result);
             }
-            let present: Vec<(&Bytes, usize)> =
-                keys[1..].iter().zip(&sizes[1..]).filter_map(|(k, s)| s.map(|s| (k, s))).collect();
+            let present: Vec<(&Bytes, usize)> = keys[1..].iter().zip(&sizes[1..]).filter_map(|(k, s)| s.map(|s| (k, s))).collect();
             // Redis's choice: algorithm 1 (test each member of the first set against the
             // others) unless adding everything and removing is cheaper (algorithm 2).
             let one = (first_size * (present.len() + 1)) / 2;
