@@ -418,3 +418,92 @@ async fn spop_and_srandmember_are_uniform() {
     assert!(e.to_string().contains("out of range"), "{e}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn intset_limit_from_the_command_line() {
+    let h = start_with(&[("set-max-intset-entries", "2")]).await;
+    let mut c = client(h.addr).await;
+    let _: i64 = c.sadd("s", &[1, 2]).await.unwrap();
+    assert_eq!(encoding(&mut c, "s").await, "intset");
+    let _: i64 = c.sadd("s", 3).await.unwrap();
+    assert_eq!(encoding(&mut c, "s").await, "hashtable");
+    let limit: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("set-max-intset-entries").query_async(&mut c).await.unwrap();
+    assert_eq!(limit, vec!["set-max-intset-entries", "2"]);
+    h.stop().await;
+}
+
+/// Records every notification published (channel, message).
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(String, String)>>);
+
+impl respite::keyspace::notify::Sink for Recorder {
+    fn publish(&self, channel: &[u8], message: &[u8]) {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        self.0.lock().unwrap().push((s(channel), s(message)));
+    }
+}
+
+/// The keyspace events of t_set.c: names, keys, and "del" when a command empties or deletes a key.
+#[tokio::test]
+async fn keyspace_events() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let rec = std::sync::Arc::new(Recorder::default());
+    let notifier = &h.server.keyspace.notifier;
+    notifier.set_sink(rec.clone());
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("Eg$s").query_async(&mut c).await.unwrap();
+    // The sink is set once; if the server already has its own (pub/sub delivery), this test has
+    // nothing to observe here.
+    notifier.notify(respite::keyspace::notify::class::SET, "probe", 0, b"probe");
+    if rec.0.lock().unwrap().drain(..).next().is_none() {
+        eprintln!("keyspace_events: the server's own sink is installed; skipped");
+        h.stop().await;
+        return;
+    }
+    let expect = |cmds: &[&[&str]], events: &[(&str, &str)]| {
+        let cmds: Vec<Vec<String>> = cmds.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
+        let events: Vec<(String, String)> = events
+            .iter()
+            .map(|(e, k)| (format!("__keyevent@0__:{e}"), k.to_string()))
+            .collect();
+        (cmds, events)
+    };
+    let cases = [
+        expect(&[&["SADD", "a", "1", "2", "3"]], &[("sadd", "a")]),
+        expect(&[&["SADD", "a", "1"]], &[]),
+        expect(&[&["SREM", "a", "9"]], &[]),
+        expect(&[&["SREM", "a", "1"]], &[("srem", "a")]),
+        expect(&[&["SMOVE", "a", "b", "2"]], &[("srem", "a"), ("sadd", "b")]),
+        expect(&[&["SADD", "b", "3"]], &[("sadd", "b")]),
+        // The destination already holds the member: only the source changes.
+        expect(&[&["SMOVE", "a", "b", "3"]], &[("srem", "a"), ("del", "a")]),
+        expect(&[&["SMOVE", "b", "b", "3"]], &[]),
+        expect(&[&["SPOP", "b", "0"]], &[]),
+        expect(&[&["SPOP", "b", "1"]], &[("spop", "b")]),
+        expect(&[&["SPOP", "b", "5"]], &[("spop", "b"), ("del", "b")]),
+        expect(&[&["SPOP", "nokey"]], &[]),
+        expect(&[&["SADD", "c", "x"]], &[("sadd", "c")]),
+        expect(&[&["SPOP", "c"]], &[("spop", "c"), ("del", "c")]),
+        expect(&[&["SADD", "s1", "1", "2"], &["SADD", "s2", "2", "3"]], &[("sadd", "s1"), ("sadd", "s2")]),
+        expect(&[&["SINTERSTORE", "d", "s1", "s2"]], &[("sinterstore", "d")]),
+        expect(&[&["SUNIONSTORE", "d", "s1", "s2"]], &[("sunionstore", "d")]),
+        expect(&[&["SDIFFSTORE", "d", "s1", "s2"]], &[("sdiffstore", "d")]),
+        expect(&[&["SINTERSTORE", "d", "s1", "nokey"]], &[("del", "d")]),
+        expect(&[&["SINTERSTORE", "d", "s1", "nokey"]], &[]),
+        expect(&[&["SDIFFSTORE", "d", "s1", "s1"]], &[]),
+        expect(&[&["SREM", "s1", "1", "2"]], &[("srem", "s1"), ("del", "s1")]),
+        expect(&[&["SINTER", "s2", "s2"], &["SMEMBERS", "s2"], &["SRANDMEMBER", "s2", "-3"]], &[]),
+    ];
+    for (cmds, events) in cases {
+        for cmd in &cmds {
+            let mut q = redis::cmd(&cmd[0]);
+            for a in &cmd[1..] {
+                q.arg(a);
+            }
+            let _: redis::Value = q.query_async(&mut c).await.unwrap();
+        }
+        let got: Vec<(String, String)> = rec.0.lock().unwrap().drain(..).collect();
+        assert_eq!(got, events, "after {cmds:?}");
+    }
+    h.stop().await;
+}
