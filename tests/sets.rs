@@ -427,7 +427,12 @@ async fn intset_limit_from_the_command_line() {
     assert_eq!(encoding(&mut c, "s").await, "intset");
     let _: i64 = c.sadd("s", 3).await.unwrap();
     assert_eq!(encoding(&mut c, "s").await, "hashtable");
-    let limit: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("set-max-intset-entries").query_async(&mut c).await.unwrap();
+    let limit: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("set-max-intset-entries")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(limit, vec!["set-max-intset-entries", "2"]);
     h.stop().await;
 }
@@ -451,7 +456,13 @@ async fn keyspace_events() {
     let rec = std::sync::Arc::new(Recorder::default());
     let notifier = &h.server.keyspace.notifier;
     notifier.set_sink(rec.clone());
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("Eg$s").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Eg$s")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     // The sink is set once; if the server already has its own (pub/sub delivery), this test has
     // nothing to observe here.
     notifier.notify(respite::keyspace::notify::class::SET, "probe", 0, b"probe");
@@ -462,10 +473,7 @@ async fn keyspace_events() {
     }
     let expect = |cmds: &[&[&str]], events: &[(&str, &str)]| {
         let cmds: Vec<Vec<String>> = cmds.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
-        let events: Vec<(String, String)> = events
-            .iter()
-            .map(|(e, k)| (format!("__keyevent@0__:{e}"), k.to_string()))
-            .collect();
+        let events: Vec<(String, String)> = events.iter().map(|(e, k)| (format!("__keyevent@0__:{e}"), k.to_string())).collect();
         (cmds, events)
     };
     let cases = [
@@ -484,7 +492,10 @@ async fn keyspace_events() {
         expect(&[&["SPOP", "nokey"]], &[]),
         expect(&[&["SADD", "c", "x"]], &[("sadd", "c")]),
         expect(&[&["SPOP", "c"]], &[("spop", "c"), ("del", "c")]),
-        expect(&[&["SADD", "s1", "1", "2"], &["SADD", "s2", "2", "3"]], &[("sadd", "s1"), ("sadd", "s2")]),
+        expect(
+            &[&["SADD", "s1", "1", "2"], &["SADD", "s2", "2", "3"]],
+            &[("sadd", "s1"), ("sadd", "s2")],
+        ),
         expect(&[&["SINTERSTORE", "d", "s1", "s2"]], &[("sinterstore", "d")]),
         expect(&[&["SUNIONSTORE", "d", "s1", "s2"]], &[("sunionstore", "d")]),
         expect(&[&["SDIFFSTORE", "d", "s1", "s2"]], &[("sdiffstore", "d")]),

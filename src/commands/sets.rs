@@ -147,14 +147,15 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (db, now) = (ctx.client.db, ctx.now);
     let (src, dst, m) = (&args[1], &args[2], &args[3]);
     // Source missing: 0 whatever the destination holds, as Redis checks types only after.
-    let Some(in_src) = ks.read(db, src, now, Lookup::Read, |e| {
+    // Write lookups (Peek): no keyspace hit/miss counted, as Redis's lookupKeyWrite.
+    let Some(in_src) = ks.read(db, src, now, Lookup::Peek, |e| {
         e.map(|e| set_of(e).map(|s| s.contains(m))).transpose()
     })?
     else {
         ctx.out.int(0);
         return Ok(());
     };
-    ks.read(db, dst, now, Lookup::Read, |e| e.map(set_of).transpose().map(|_| ()))?;
+    ks.read(db, dst, now, Lookup::Peek, |e| e.map(set_of).transpose().map(|_| ()))?;
     if src == dst || !in_src {
         ctx.out.int(in_src as i64);
         return Ok(());
