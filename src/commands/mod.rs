@@ -12,6 +12,7 @@ mod info;
 mod keys;
 pub mod pubsub;
 mod server;
+mod sets;
 mod strings;
 mod transactions;
 
@@ -157,6 +158,24 @@ static TABLE: &[Command] = &[
     cmd!("touch", -2, READONLY | FAST, 1, -1, 1, keys::touch),
     cmd!("object", -2, READONLY | SUBCOMMANDS, 0, 0, 0, keys::object),
     cmd!("memory", -2, READONLY | SUBCOMMANDS, 0, 0, 0, keys::memory),
+    // sets
+    cmd!("sadd", -3, WRITE | DENYOOM | FAST, 1, 1, 1, sets::sadd),
+    cmd!("srem", -3, WRITE | FAST, 1, 1, 1, sets::srem),
+    cmd!("smembers", 2, READONLY, 1, 1, 1, sets::smembers),
+    cmd!("sismember", 3, READONLY | FAST, 1, 1, 1, sets::sismember),
+    cmd!("smismember", -3, READONLY | FAST, 1, 1, 1, sets::smismember),
+    cmd!("scard", 2, READONLY | FAST, 1, 1, 1, sets::scard),
+    cmd!("spop", -2, WRITE | FAST, 1, 1, 1, sets::spop),
+    cmd!("srandmember", -2, READONLY, 1, 1, 1, sets::srandmember),
+    cmd!("smove", 4, WRITE | FAST | EXCLUSIVE, 1, 2, 1, sets::smove),
+    cmd!("sinter", -2, READONLY | EXCLUSIVE, 1, -1, 1, sets::sinter),
+    cmd!("sunion", -2, READONLY | EXCLUSIVE, 1, -1, 1, sets::sunion),
+    cmd!("sdiff", -2, READONLY | EXCLUSIVE, 1, -1, 1, sets::sdiff),
+    cmd!("sinterstore", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, sets::sinterstore),
+    cmd!("sunionstore", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, sets::sunionstore),
+    cmd!("sdiffstore", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, sets::sdiffstore),
+    cmd!("sintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, sets::sintercard),
+    cmd!("sscan", -3, READONLY, 1, 1, 1, sets::sscan),
     // expiry
     cmd!("expire", -3, WRITE | FAST, 1, 1, 1, expire::expire),
     cmd!("pexpire", -3, WRITE | FAST, 1, 1, 1, expire::pexpire),

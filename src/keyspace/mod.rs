@@ -8,6 +8,7 @@ pub mod evict;
 pub mod expire;
 pub mod memory;
 pub mod notify;
+pub mod set;
 mod value;
 mod watch;
 
@@ -18,6 +19,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::stats::Counter;
 use dict::{Dict, Hasher, Node};
+pub use set::Set;
 pub use value::{Entry, Hash, ListpackLimits, Value};
 pub use watch::WatchFlag;
 

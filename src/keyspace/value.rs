@@ -2,6 +2,7 @@
 //! (next pointer, key, entry) is one 64-byte allocation.
 
 use super::dict::{Dict, Hasher};
+use super::set::Set;
 
 pub enum Value {
     /// A string as set; exact size, no spare capacity.
@@ -10,6 +11,8 @@ pub enum Value {
     StrBuf(Vec<u8>),
     /// A hash (boxed so the entry stays small).
     Hash(Box<Hash>),
+    /// A set (boxed so the entry stays small).
+    Set(Box<Set>),
 }
 
 /// Redis's hash-max-listpack-entries / hash-max-listpack-value (512 and 64 by default): a hash
@@ -201,7 +204,21 @@ impl Value {
         match self {
             Value::Str(b) => Some(b),
             Value::StrBuf(v) => Some(v),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::Set(_) => None,
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&Set> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut Set> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -223,6 +240,7 @@ impl Value {
         match self {
             Value::Str(_) | Value::StrBuf(_) => "string",
             Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -235,6 +253,7 @@ impl Value {
             Value::StrBuf(v) if v.capacity() == 0 => 0,
             Value::StrBuf(v) => size_class(v.capacity()),
             Value::Hash(h) => h.heap_size(),
+            Value::Set(s) => s.heap_size(),
         }
     }
 }
@@ -319,6 +338,8 @@ impl Entry {
             }
             Value::Hash(h) if h.is_listpack() => "listpack",
             Value::Hash(_) => "hashtable",
+            Value::Set(s) if s.is_intset() => "intset",
+            Value::Set(_) => "hashtable",
         }
     }
 
@@ -330,7 +351,7 @@ impl Entry {
         }
         match &mut self.value {
             Value::StrBuf(v) => Some(v),
-            Value::Str(_) | Value::Hash(_) => None,
+            Value::Str(_) | Value::Hash(_) | Value::Set(_) => None,
         }
     }
 }
