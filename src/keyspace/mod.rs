@@ -5,6 +5,7 @@
 pub mod dict;
 pub mod evict;
 pub mod expire;
+pub mod list;
 pub mod memory;
 pub mod notify;
 mod value;
@@ -17,6 +18,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::stats::Counter;
 use dict::{Dict, Hasher, Node};
+pub use list::{End, List};
 pub use value::{Entry, Hash, ListpackLimits, Value};
 pub use watch::WatchFlag;
 

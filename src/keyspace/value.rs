@@ -10,6 +10,8 @@ pub enum Value {
     StrBuf(Vec<u8>),
     /// A hash (boxed so the entry stays small).
     Hash(Box<Hash>),
+    /// A list (boxed so the entry stays small).
+    List(Box<super::list::List>),
 }
 
 /// Redis's hash-max-listpack-entries / hash-max-listpack-value (512 and 64 by default): a hash
@@ -201,7 +203,21 @@ impl Value {
         match self {
             Value::Str(b) => Some(b),
             Value::StrBuf(v) => Some(v),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::List(_) => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&super::list::List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut super::list::List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
         }
     }
 
@@ -223,6 +239,7 @@ impl Value {
         match self {
             Value::Str(_) | Value::StrBuf(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
         }
     }
 
@@ -235,6 +252,7 @@ impl Value {
             Value::StrBuf(v) if v.capacity() == 0 => 0,
             Value::StrBuf(v) => size_class(v.capacity()),
             Value::Hash(h) => h.heap_size(),
+            Value::List(l) => l.heap_size(),
         }
     }
 }
@@ -319,6 +337,8 @@ impl Entry {
             }
             Value::Hash(h) if h.is_listpack() => "listpack",
             Value::Hash(_) => "hashtable",
+            // Redis 7.0 stores every list as a quicklist (listpack lists came in 7.2).
+            Value::List(_) => "quicklist",
         }
     }
 
@@ -330,7 +350,7 @@ impl Entry {
         }
         match &mut self.value {
             Value::StrBuf(v) => Some(v),
-            Value::Str(_) | Value::Hash(_) => None,
+            Value::Str(_) | Value::Hash(_) | Value::List(_) => None,
         }
     }
 }
