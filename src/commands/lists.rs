@@ -248,7 +248,7 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<(&[Bytes], End, usize), CmdEr
             return Err(CmdError::SYNTAX);
         }
     }
-    let count = count.unwrap_or(1).min(usize::MAX as i64) as usize;
+    let count = count.unwrap_or(1) as usize;
     Ok((&args[at + 1..where_at], end, count))
 }
 
