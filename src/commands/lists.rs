@@ -34,12 +34,7 @@ fn check_write(slot: &Slot<'_>) -> Result<bool, CmdError> {
 }
 
 /// Runs `f` on the list at `key` for reading; `missing` answers when there is no key.
-fn read_list(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    missing: impl FnOnce(&mut Reply),
-    f: impl FnOnce(&List, &mut Reply) -> CmdResult,
-) -> CmdResult {
+fn read_list(ctx: &mut Ctx<'_>, key: &[u8], missing: impl FnOnce(&mut Reply), f: impl FnOnce(&List, &mut Reply) -> CmdResult) -> CmdResult {
     let out = &mut *ctx.out;
     ctx.server.keyspace.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| match e {
         None => {
@@ -603,4 +598,145 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.out.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+
+    use crate::client::Client;
+    use crate::keyspace::notify::{flags_of, Sink};
+    use crate::protocol::Reply;
+    use crate::server::Server;
+
+    /// Keeps every keyevent notification as "event key".
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Sink for Recorder {
+        fn publish(&self, channel: &[u8], message: &[u8]) {
+            let channel = String::from_utf8_lossy(channel);
+            let event = channel.strip_prefix("__keyevent@0__:").expect("keyevent channel");
+            self.0.lock().unwrap().push(format!("{event} {}", String::from_utf8_lossy(message)));
+        }
+    }
+
+    struct Fixture {
+        server: Arc<Server>,
+        client: Client,
+        events: Arc<Recorder>,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let server = Server::new(crate::Config::default(), 0);
+            let events = Arc::new(Recorder::default());
+            server.keyspace.notifier.set_sink(events.clone());
+            server.keyspace.notifier.set_flags(flags_of("Egl"));
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let info = server.clients.register(addr, addr, 0);
+            Fixture {
+                server,
+                client: Client::new(info, true),
+                events,
+            }
+        }
+
+        /// Runs a command; its reply as text.
+        fn run(&mut self, line: &str) -> String {
+            let args: Vec<Bytes> = line.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+            let mut out = Reply::new(false);
+            crate::commands::execute(&self.server, &mut self.client, &mut out, &args);
+            String::from_utf8_lossy(&out.buf).into_owned()
+        }
+
+        /// The notifications since the last call.
+        fn events(&self) -> Vec<String> {
+            std::mem::take(&mut *self.events.0.lock().unwrap())
+        }
+    }
+
+    #[test]
+    fn notifications_follow_t_list_c() {
+        let mut f = Fixture::new();
+        let cases: &[(&str, &[&str])] = &[
+            ("RPUSH l a b c", &["rpush l"]),
+            ("LPUSH l z", &["lpush l"]),
+            ("LPUSHX nokey a", &[]),
+            ("RPUSHX l d", &["rpush l"]),
+            ("LPUSHX l y", &["lpush l"]),
+            ("LPOP l", &["lpop l"]),
+            ("RPOP l 0", &[]),
+            ("RPOP nokey", &[]),
+            ("LSET l 0 Z", &["lset l"]),
+            ("LSET l 99 Z", &[]),
+            ("LINSERT l BEFORE Z w", &["linsert l"]),
+            ("LINSERT l BEFORE nopivot w", &[]),
+            ("LREM l 0 nothere", &[]),
+            ("LREM l 1 w", &["lrem l"]),
+            ("LTRIM l 0 -1", &["ltrim l"]),
+            ("LTRIM nokey 0 -1", &[]),
+            // LMOVE: the push on the destination first, then the pop on the source.
+            ("LMOVE l d LEFT RIGHT", &["rpush d", "lpop l"]),
+            ("LMOVE d d LEFT RIGHT", &["rpush d", "lpop d"]),
+            ("RPOPLPUSH nokey d", &[]),
+            ("RPOP l 10", &["rpop l", "del l"]),
+            ("RPOPLPUSH d e", &["lpush e", "rpop d", "del d"]),
+            ("RPUSH m 1 2", &["rpush m"]),
+            ("LMPOP 3 nokey e m RIGHT COUNT 5", &["rpop e", "del e"]),
+            ("BLPOP nokey m 0", &["lpop m"]),
+            ("BLMPOP 0 1 m LEFT", &["lpop m", "del m"]),
+            ("RPUSH t 1 2", &["rpush t"]),
+            ("LTRIM t 5 10", &["ltrim t", "del t"]),
+            ("RPUSH r x x", &["rpush r"]),
+            ("LREM r 0 x", &["lrem r", "del r"]),
+            ("RPUSH s a", &["rpush s"]),
+            ("BLMOVE s s RIGHT LEFT 0", &["lpush s", "rpop s"]),
+            ("BRPOPLPUSH s u 0", &["lpush u", "rpop s", "del s"]),
+        ];
+        for (cmd, want) in cases {
+            let reply = f.run(cmd);
+            assert!(!reply.starts_with('-') || cmd.starts_with("LSET l 99"), "{cmd}: {reply}");
+            assert_eq!(f.events(), *want, "{cmd}");
+        }
+    }
+
+    #[test]
+    fn wrongtype_destination_changes_nothing() {
+        let mut f = Fixture::new();
+        f.run("RPUSH src a b");
+        f.run("SET str v");
+        f.events();
+        assert!(f.run("RPOPLPUSH src str").starts_with("-WRONGTYPE"));
+        assert!(f.run("BLMOVE src str LEFT LEFT 0").starts_with("-WRONGTYPE"));
+        assert_eq!(f.events(), Vec::<String>::new());
+        assert_eq!(f.run("LRANGE src 0 -1"), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    }
+
+    #[test]
+    fn blocking_forms_wait_only_when_nothing_is_there() {
+        let mut f = Fixture::new();
+        // Nothing to take: the client is marked as waiting on the keys, and no reply is written.
+        assert_eq!(f.run("BLPOP a b 1.5"), "");
+        let on = f.client.blocked.take().expect("blocked");
+        assert_eq!(on.keys, [Bytes::from("a"), Bytes::from("b")]);
+        assert_eq!(on.timeout_reply, super::TimeoutReply::NullArray);
+        assert!(on.deadline.is_some());
+        assert_eq!(f.run("BLMPOP 0 2 a b LEFT COUNT 2"), "");
+        let on = f.client.blocked.take().expect("blocked");
+        assert_eq!((on.keys.len(), on.deadline), (2, None));
+        assert_eq!(f.run("BRPOPLPUSH a b 0"), "");
+        let on = f.client.blocked.take().expect("blocked");
+        assert_eq!(on.keys, [Bytes::from("a")]);
+        assert_eq!(on.timeout_reply, super::TimeoutReply::NullBulk);
+        // Re-run after a push (the waiting side serves the client this way): it is served, once.
+        f.run("RPUSH b x");
+        f.client.may_block = false;
+        assert_eq!(f.run("BLPOP a b 1.5"), "*2\r\n$1\r\nb\r\n$1\r\nx\r\n");
+        assert_eq!(f.run("BLPOP a b 1.5"), "*-1\r\n");
+        assert_eq!(f.run("BLMOVE a b LEFT LEFT 1"), "$-1\r\n");
+        assert!(f.client.blocked.is_none());
+    }
 }
