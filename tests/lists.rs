@@ -294,7 +294,8 @@ async fn large_list() {
         }
     };
     let full = usage(&mut c).await;
-    assert!(full > (N * 11) as i64 && full < (N * 64) as i64, "MEMORY USAGE {full}");
+    // Packed as Redis packs it: about 13 bytes an 11-byte element (Redis: 2,617,864 in all).
+    assert!(full > (N * 11) as i64 && full < (N * 15) as i64, "MEMORY USAGE {full}");
 
     // Paging through the whole list.
     let mut seen = 0;

@@ -456,7 +456,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let llen = l.len() as i64;
             let mut found = Vec::new();
             let mut hit = None;
-            let mut iter: Box<dyn Iterator<Item = &[u8]>> = if from_tail { Box::new(l.iter().rev()) } else { Box::new(l.iter()) };
+            let mut iter: Box<dyn Iterator<Item = &[u8]>> = if from_tail { Box::new(l.iter_rev()) } else { Box::new(l.iter()) };
             let mut index: i64 = 0;
             let mut matches: i64 = 0;
             while maxlen == 0 || index < maxlen {
