@@ -39,12 +39,21 @@ fn varint_len(mut n: usize) -> usize {
     k
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+/// `n` as LEB128: the bytes and how many of them count.
+fn varint(mut n: usize) -> ([u8; 10], usize) {
+    let (mut b, mut k) = ([0u8; 10], 0);
     while n >= 0x80 {
-        out.push(n as u8 | 0x80);
+        b[k] = n as u8 | 0x80;
         n >>= 7;
+        k += 1;
     }
-    out.push(n as u8);
+    b[k] = n as u8;
+    (b, k + 1)
+}
+
+fn put_varint(out: &mut Vec<u8>, n: usize) {
+    let (b, k) = varint(n);
+    out.extend_from_slice(&b[..k]);
 }
 
 fn encode(v: &[u8]) -> Vec<u8> {
@@ -213,7 +222,13 @@ impl List {
                     self.chunks.push_front(Chunk::default());
                 }
                 let c = self.chunks.front_mut().expect("a chunk");
-                c.buf.splice(0..0, encode(value));
+                // Shift the chunk up and write the entry in front, without a temporary.
+                let old = c.buf.len();
+                c.buf.resize(old + need, 0);
+                c.buf.copy_within(0..old, need);
+                let (header, hlen) = varint(value.len());
+                c.buf[..hlen].copy_from_slice(&header[..hlen]);
+                c.buf[hlen..need].copy_from_slice(value);
                 c.count += 1;
             }
         }
@@ -233,7 +248,23 @@ impl List {
         let n = n.min(self.len);
         let popped: Vec<Elem> = match end {
             End::Head => self.iter().take(n).map(Into::into).collect(),
-            End::Tail => self.iter_rev().take(n).map(Into::into).collect(),
+            End::Tail => {
+                // Chunk by chunk from the back: the last k of a chunk, read forwards, reversed.
+                let mut out = Vec::with_capacity(n);
+                let mut left = n;
+                for c in self.chunks.iter().rev() {
+                    if left == 0 {
+                        break;
+                    }
+                    let k = left.min(c.count);
+                    let start = out.len();
+                    let at = c.offset(c.count - k);
+                    out.extend(ChunkIter { buf: &c.buf, at }.map(Elem::from));
+                    out[start..].reverse();
+                    left -= k;
+                }
+                out
+            }
         };
         self.drop_from(end, n);
         popped
