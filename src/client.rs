@@ -133,12 +133,8 @@ pub struct Client {
     /// The keys this client waits on (BLPOP ...), set by the command, served by the connection.
     pub blocked: Option<crate::commands::blocking::BlockOn>,
     pub subscriptions: crate::commands::pubsub::Subscriptions,
-    /// Queued on its keys: the wait, its deadline (unix ms) and what a timeout answers.
-    pub waiting: Option<(
-        Arc<crate::keyspace::blocking::Waiter>,
-        Option<i64>,
-        crate::commands::blocking::TimeoutReply,
-    )>,
+    /// Queued on its keys: the wait and its deadline (unix ms; None waits for ever).
+    pub waiting: Option<(Arc<crate::keyspace::blocking::Waiter>, Option<i64>)>,
 }
 
 impl Client {

@@ -248,7 +248,7 @@ async fn wait_unblocked(
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<bool> {
     use commands::blocking::{end_wait, take_answer, write_timeout_reply};
-    let Some((waiter, deadline, how)) = client.waiting.clone() else {
+    let Some((waiter, deadline)) = client.waiting.clone() else {
         return Ok(true);
     };
     let info = client.info.clone();
@@ -271,7 +271,7 @@ async fn wait_unblocked(
             }
             _ = &mut timer => {
                 let mut reply = Reply::new_empty(waiter.resp3);
-                write_timeout_reply(&mut reply, how);
+                write_timeout_reply(&mut reply, commands::blocking::TimeoutReply::NullArray);
                 break end_wait(server, &waiter, reply.buf);
             }
             r = socket.readable() => {

@@ -451,7 +451,11 @@ async fn keyspace_events() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let mut sub = redis::Client::open(format!("redis://{}/", h.addr)).unwrap().get_async_pubsub().await.unwrap();
+    let mut sub = redis::Client::open(format!("redis://{}/", h.addr))
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
     sub.psubscribe("__keyevent@0__:*").await.unwrap();
     sub.subscribe("marker").await.unwrap();
     let mut messages = sub.on_message();

@@ -16,7 +16,8 @@ use crate::keyspace::blocking::{WaitState, Waiter};
 use crate::protocol::Reply;
 use crate::server::Server;
 
-/// What a blocked command answers when its timeout passes.
+/// What a blocking command answers when it cannot wait (inside MULTI/EXEC). A real timeout
+/// answers a null array for every command, as Redis's replyToBlockedClientTimedOut does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutReply {
     /// BLPOP, BRPOP, BLMPOP, BZPOPMIN ...: a null array (RESP2 `*-1`).
@@ -40,8 +41,9 @@ pub struct BlockOn {
 pub fn parse_timeout(arg: &[u8], now: i64) -> Result<Option<i64>, CmdError> {
     let secs = super::parse_f64(arg).map_err(|_| CmdError::msg("ERR timeout is not a float or out of range"))?;
     let ms = secs * 1000.0;
-    if ms > i64::MAX as f64 {
-        return Err(CmdError::msg("ERR timeout is out of range"));
+    // Redis converts to a long long: past its range (inf, 1e300) that comes out negative.
+    if !(ms < i64::MAX as f64) {
+        return Err(CmdError::msg("ERR timeout is negative"));
     }
     let ms = ms.ceil() as i64;
     if ms < 0 {
@@ -50,10 +52,8 @@ pub fn parse_timeout(arg: &[u8], now: i64) -> Result<Option<i64>, CmdError> {
     if ms == 0 {
         return Ok(None);
     }
-    if ms > i64::MAX - now {
-        return Err(CmdError::msg("ERR timeout is out of range"));
-    }
-    Ok(Some(now + ms))
+    // A deadline past the end of time waits for ever, as in Redis.
+    Ok(now.checked_add(ms))
 }
 
 pub fn write_timeout_reply(out: &mut crate::protocol::Reply, how: TimeoutReply) {
@@ -94,7 +94,7 @@ pub(crate) fn register(server: &Server, client: &mut Client, args: &[Bytes], res
         state: Mutex::new(WaitState::Waiting),
     });
     *client.info.blocked.lock() = Some(waiter.clone());
-    client.waiting = Some((waiter.clone(), on.deadline, on.timeout_reply));
+    client.waiting = Some((waiter.clone(), on.deadline));
     server.keyspace.blocking.add(waiter);
 }
 
@@ -169,11 +169,8 @@ pub(crate) fn unblock(server: &Server, info: &ClientInfo, with_error: bool) -> b
     if with_error {
         out.error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
     } else {
-        let how = match super::lookup(&w.args[0]).map(|i| super::table()[i].name) {
-            Some("blmove") | Some("brpoplpush") => TimeoutReply::NullBulk,
-            _ => TimeoutReply::NullArray,
-        };
-        write_timeout_reply(&mut out, how);
+        // As a real timeout: a null array for every blocking command (replyToBlockedClientTimedOut).
+        write_timeout_reply(&mut out, TimeoutReply::NullArray);
     }
     *state = WaitState::Answered(out.buf);
     drop(state);
@@ -196,6 +193,9 @@ mod tests {
             parse_timeout(b"abc", 0).unwrap_err().0,
             "ERR timeout is not a float or out of range"
         );
-        assert_eq!(parse_timeout(b"1e300", 0).unwrap_err().0, "ERR timeout is out of range");
+        assert_eq!(parse_timeout(b"1e300", 0).unwrap_err().0, "ERR timeout is negative");
+        assert_eq!(parse_timeout(b"inf", 0).unwrap_err().0, "ERR timeout is negative");
+        // A deadline past the end of time waits for ever.
+        assert_eq!(parse_timeout(b"9223372000000000", 1_700_000_000_000), Ok(None));
     }
 }

@@ -173,6 +173,7 @@ fn clone_value(e: &Entry) -> (Value, i64) {
         Value::StrBuf(v) => Value::Str(v.as_slice().into()),
         Value::Hash(h) => Value::Hash(Box::new(h.deep_clone())),
         Value::Set(s) => Value::Set(Box::new(s.deep_clone())),
+        Value::List(l) => Value::List(l.clone()),
     };
     (v, e.expire_at())
 }

@@ -10,6 +10,7 @@ mod expire;
 mod hashes;
 mod info;
 mod keys;
+mod lists;
 pub mod pubsub;
 mod server;
 mod sets;
@@ -139,6 +140,30 @@ static TABLE: &[Command] = &[
     cmd!("hincrbyfloat", 4, WRITE | DENYOOM | FAST, 1, 1, 1, hashes::hincrbyfloat),
     cmd!("hrandfield", -2, READONLY, 1, 1, 1, hashes::hrandfield),
     cmd!("hscan", -3, READONLY, 1, 1, 1, hashes::hscan),
+    // lists
+    cmd!("lpush", -3, WRITE | DENYOOM | FAST, 1, 1, 1, lists::lpush),
+    cmd!("rpush", -3, WRITE | DENYOOM | FAST, 1, 1, 1, lists::rpush),
+    cmd!("lpushx", -3, WRITE | DENYOOM | FAST, 1, 1, 1, lists::lpushx),
+    cmd!("rpushx", -3, WRITE | DENYOOM | FAST, 1, 1, 1, lists::rpushx),
+    cmd!("lpop", -2, WRITE | FAST, 1, 1, 1, lists::lpop),
+    cmd!("rpop", -2, WRITE | FAST, 1, 1, 1, lists::rpop),
+    cmd!("llen", 2, READONLY | FAST, 1, 1, 1, lists::llen),
+    cmd!("lrange", 4, READONLY, 1, 1, 1, lists::lrange),
+    cmd!("lindex", 3, READONLY, 1, 1, 1, lists::lindex),
+    cmd!("lset", 4, WRITE | DENYOOM, 1, 1, 1, lists::lset),
+    cmd!("linsert", 5, WRITE | DENYOOM, 1, 1, 1, lists::linsert),
+    cmd!("lrem", 4, WRITE, 1, 1, 1, lists::lrem),
+    cmd!("ltrim", 4, WRITE, 1, 1, 1, lists::ltrim),
+    cmd!("lpos", -3, READONLY, 1, 1, 1, lists::lpos),
+    cmd!("lmove", 5, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::lmove),
+    cmd!("rpoplpush", 3, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::rpoplpush),
+    // LMPOP and BLMPOP take their keys after numkeys (movable keys: none by position).
+    cmd!("lmpop", -4, WRITE | EXCLUSIVE, 0, 0, 0, lists::lmpop),
+    cmd!("blpop", -3, WRITE | EXCLUSIVE, 1, -2, 1, lists::blpop),
+    cmd!("brpop", -3, WRITE | EXCLUSIVE, 1, -2, 1, lists::brpop),
+    cmd!("blmove", 6, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::blmove),
+    cmd!("brpoplpush", 4, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::brpoplpush),
+    cmd!("blmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, lists::blmpop),
     // keys
     cmd!("del", -2, WRITE | EXCLUSIVE, 1, -1, 1, keys::del),
     cmd!("unlink", -2, WRITE | FAST | EXCLUSIVE, 1, -1, 1, keys::del),
@@ -592,7 +617,7 @@ pub fn sub_arity(args: &[Bytes], arity: i32, fullname: &str) -> CmdResult {
 pub fn disconnect(server: &Server, client: &mut Client) {
     transactions::unwatch_all(&server.keyspace, client);
     pubsub::unsubscribe_all(&server.pubsub, client);
-    if let Some((w, _, _)) = client.waiting.take() {
+    if let Some((w, _)) = client.waiting.take() {
         blocking::end_wait(server, &w, Vec::new());
     }
     *client.info.blocked.lock() = None;

@@ -6,6 +6,7 @@ pub mod blocking;
 pub mod dict;
 pub mod evict;
 pub mod expire;
+pub mod list;
 pub mod memory;
 pub mod notify;
 pub mod set;
@@ -19,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::stats::Counter;
 use dict::{Dict, Hasher, Node};
+pub use list::{End, List};
 pub use set::Set;
 pub use value::{Entry, Hash, ListpackLimits, Value};
 pub use watch::WatchFlag;

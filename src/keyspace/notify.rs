@@ -69,7 +69,7 @@ pub trait Sink: Send + Sync {
 #[derive(Default)]
 pub struct Notifier {
     flags: AtomicU32,
-    sink: std::sync::OnceLock<std::sync::Arc<dyn Sink>>,
+    sink: parking_lot::RwLock<Option<std::sync::Arc<dyn Sink>>>,
 }
 
 impl Notifier {
@@ -77,8 +77,9 @@ impl Notifier {
         self.flags.store(flags, Relaxed);
     }
 
+    /// Where notifications go: the server's pub/sub hub, or (in tests) a recorder put in its place.
     pub fn set_sink(&self, sink: std::sync::Arc<dyn Sink>) {
-        let _ = self.sink.set(sink);
+        *self.sink.write() = Some(sink);
     }
 
     /// Publishes `event` on `key` if its class is on (one atomic load when notifications are off,
@@ -94,7 +95,7 @@ impl Notifier {
 
     #[cold]
     fn publish(&self, flags: u32, event: &str, db: usize, key: &[u8]) {
-        let Some(sink) = self.sink.get() else { return };
+        let Some(sink) = self.sink.read().clone() else { return };
         if flags & class::KEYSPACE != 0 {
             let mut channel = format!("__keyspace@{db}__:").into_bytes();
             channel.extend_from_slice(key);

@@ -13,6 +13,8 @@ pub enum Value {
     Hash(Box<Hash>),
     /// A set (boxed so the entry stays small).
     Set(Box<Set>),
+    /// A list (boxed so the entry stays small).
+    List(Box<super::list::List>),
 }
 
 /// Redis's hash-max-listpack-entries / hash-max-listpack-value (512 and 64 by default): a hash
@@ -204,7 +206,7 @@ impl Value {
         match self {
             Value::Str(b) => Some(b),
             Value::StrBuf(v) => Some(v),
-            Value::Hash(_) | Value::Set(_) => None,
+            _ => None,
         }
     }
 
@@ -215,9 +217,23 @@ impl Value {
         }
     }
 
+    pub fn as_list(&self) -> Option<&super::list::List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn as_set_mut(&mut self) -> Option<&mut Set> {
         match self {
             Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut super::list::List> {
+        match self {
+            Value::List(l) => Some(l),
             _ => None,
         }
     }
@@ -241,6 +257,7 @@ impl Value {
             Value::Str(_) | Value::StrBuf(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
         }
     }
 
@@ -254,6 +271,7 @@ impl Value {
             Value::StrBuf(v) => size_class(v.capacity()),
             Value::Hash(h) => h.heap_size(),
             Value::Set(s) => s.heap_size(),
+            Value::List(l) => l.heap_size(),
         }
     }
 }
@@ -340,6 +358,8 @@ impl Entry {
             Value::Hash(_) => "hashtable",
             Value::Set(s) if s.is_intset() => "intset",
             Value::Set(_) => "hashtable",
+            // Redis 7.0 stores every list as a quicklist (listpack lists came in 7.2).
+            Value::List(_) => "quicklist",
         }
     }
 
@@ -351,7 +371,7 @@ impl Entry {
         }
         match &mut self.value {
             Value::StrBuf(v) => Some(v),
-            Value::Str(_) | Value::Hash(_) | Value::Set(_) => None,
+            _ => None,
         }
     }
 }
