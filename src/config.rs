@@ -204,6 +204,9 @@ pub struct Config {
     /// hash-max-listpack-entries / -value: when a hash stops being a listpack.
     pub hash_max_listpack_entries: AtomicU64,
     pub hash_max_listpack_value: AtomicU64,
+    /// zset-max-listpack-entries / -value: when a sorted set stops being a listpack.
+    pub zset_max_listpack_entries: AtomicU64,
+    pub zset_max_listpack_value: AtomicU64,
     /// client-query-buffer-limit: a client whose unparsed input passes this is closed.
     pub client_query_buffer_limit: AtomicU64,
     /// client-output-buffer-limit for normal clients: hard bytes, soft bytes, soft seconds (0: none).
@@ -249,6 +252,8 @@ impl Default for Config {
             proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
             hash_max_listpack_entries: AtomicU64::new(512),
             hash_max_listpack_value: AtomicU64::new(64),
+            zset_max_listpack_entries: AtomicU64::new(128),
+            zset_max_listpack_value: AtomicU64::new(64),
             client_query_buffer_limit: AtomicU64::new(1 << 30),
             output_limit_normal: Default::default(),
             protected_mode: AtomicBool::new(true),
@@ -534,6 +539,8 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
             "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.store(num(), Relaxed),
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.store(num(), Relaxed),
+            "zset-max-listpack-entries" | "zset-max-ziplist-entries" => self.zset_max_listpack_entries.store(num(), Relaxed),
+            "zset-max-listpack-value" | "zset-max-ziplist-value" => self.zset_max_listpack_value.store(num(), Relaxed),
             "protected-mode" => self.protected_mode.store(parse_bool(value).unwrap_or(true), Relaxed),
             "requirepass" => self.user.write().set_requirepass(value.as_bytes()),
             _ => {}

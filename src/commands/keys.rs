@@ -170,6 +170,7 @@ fn clone_value(e: &Entry) -> (Value, i64) {
         Value::Str(b) => Value::Str(b.clone()),
         Value::StrBuf(v) => Value::Str(v.as_slice().into()),
         Value::Hash(h) => Value::Hash(Box::new(h.deep_clone())),
+        Value::ZSet(z) => Value::ZSet(Box::new(z.deep_clone())),
     };
     (v, e.expire_at())
 }

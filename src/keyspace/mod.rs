@@ -9,6 +9,7 @@ pub mod memory;
 pub mod notify;
 mod value;
 mod watch;
+pub mod zset;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -19,6 +20,7 @@ use crate::stats::Counter;
 use dict::{Dict, Hasher, Node};
 pub use value::{Entry, Hash, ListpackLimits, Value};
 pub use watch::WatchFlag;
+pub use zset::ZSet;
 
 /// Shards per database: enough to keep the two worker threads off each other's locks, few enough
 /// that whole-database operations (DBSIZE, FLUSHDB) stay cheap.

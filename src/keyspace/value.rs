@@ -10,6 +10,8 @@ pub enum Value {
     StrBuf(Vec<u8>),
     /// A hash (boxed so the entry stays small).
     Hash(Box<Hash>),
+    /// A sorted set.
+    ZSet(Box<super::zset::ZSet>),
 }
 
 /// Redis's hash-max-listpack-entries / hash-max-listpack-value (512 and 64 by default): a hash
@@ -201,7 +203,21 @@ impl Value {
         match self {
             Value::Str(b) => Some(b),
             Value::StrBuf(v) => Some(v),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::ZSet(_) => None,
+        }
+    }
+
+    pub fn as_zset(&self) -> Option<&super::zset::ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Option<&mut super::zset::ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
         }
     }
 
@@ -223,6 +239,7 @@ impl Value {
         match self {
             Value::Str(_) | Value::StrBuf(_) => "string",
             Value::Hash(_) => "hash",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -235,6 +252,7 @@ impl Value {
             Value::StrBuf(v) if v.capacity() == 0 => 0,
             Value::StrBuf(v) => size_class(v.capacity()),
             Value::Hash(h) => h.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }
@@ -319,6 +337,8 @@ impl Entry {
             }
             Value::Hash(h) if h.is_listpack() => "listpack",
             Value::Hash(_) => "hashtable",
+            Value::ZSet(z) if z.is_listpack() => "listpack",
+            Value::ZSet(_) => "skiplist",
         }
     }
 
@@ -330,7 +350,7 @@ impl Entry {
         }
         match &mut self.value {
             Value::StrBuf(v) => Some(v),
-            Value::Str(_) | Value::Hash(_) => None,
+            Value::Str(_) | Value::Hash(_) | Value::ZSet(_) => None,
         }
     }
 }
