@@ -545,8 +545,8 @@ impl ZSet {
         self.zsl.insert(score, member.into());
     }
 
-    /// Redis's zsetAdd for one element.
-    pub fn add(&mut self, member: &[u8], score: f64, flags: AddFlags, limits: ListpackLimits) -> AddOutcome {
+    /// What zsetAdd would do with one element, without doing it.
+    pub fn probe(&self, member: &[u8], score: f64, flags: AddFlags) -> AddOutcome {
         if score.is_nan() {
             return AddOutcome::Nan;
         }
@@ -563,24 +563,33 @@ impl ZSet {
                     }
                 }
                 if (flags.lt && score >= cur) || (flags.gt && score <= cur) {
-                    return AddOutcome::Nop;
-                }
-                if score != cur {
-                    let stored = self.stored(score);
-                    let h = self.dict.hash(member);
-                    self.dict.get_mut(h, member).expect("present").value = stored;
-                    self.zsl.update_score(cur, member, stored);
+                    AddOutcome::Nop
+                } else if score != cur {
                     AddOutcome::Updated(score)
                 } else {
                     AddOutcome::Same(score)
                 }
             }
             None if flags.xx => AddOutcome::Nop,
-            None => {
-                self.insert_new(member, score, limits);
-                AddOutcome::Added(score)
-            }
+            None => AddOutcome::Added(score),
         }
+    }
+
+    /// Redis's zsetAdd for one element.
+    pub fn add(&mut self, member: &[u8], score: f64, flags: AddFlags, limits: ListpackLimits) -> AddOutcome {
+        let outcome = self.probe(member, score, flags);
+        match outcome {
+            AddOutcome::Updated(new) => {
+                let cur = self.score(member).expect("present");
+                let stored = self.stored(new);
+                let h = self.dict.hash(member);
+                self.dict.get_mut(h, member).expect("present").value = stored;
+                self.zsl.update_score(cur, member, stored);
+            }
+            AddOutcome::Added(new) => self.insert_new(member, new, limits),
+            AddOutcome::Nan | AddOutcome::Nop | AddOutcome::Same(_) => {}
+        }
+        outcome
     }
 
     /// Removes a member; true if it was there.
