@@ -17,7 +17,13 @@ async fn leaderboard_pattern() {
     let h = start().await;
     let mut c = client(h.addr).await;
     let board = "leaderboard:season1";
-    let players = [("alice", 1200.0), ("bob", 950.5), ("carol", 1430.0), ("dave", 800.0), ("erin", 1430.0)];
+    let players = [
+        ("alice", 1200.0),
+        ("bob", 950.5),
+        ("carol", 1430.0),
+        ("dave", 800.0),
+        ("erin", 1430.0),
+    ];
     for (p, s) in players {
         let added: i64 = c.zadd(board, p, s).await.unwrap();
         assert_eq!(added, 1);
@@ -34,7 +40,11 @@ async fn leaderboard_pattern() {
     let top: Vec<(String, f64)> = c.zrevrange_withscores(board, 0, 2).await.unwrap();
     assert_eq!(
         top,
-        vec![("bob".to_string(), 1450.75), ("erin".to_string(), 1430.0), ("carol".to_string(), 1430.0)]
+        vec![
+            ("bob".to_string(), 1450.75),
+            ("erin".to_string(), 1430.0),
+            ("carol".to_string(), 1430.0)
+        ]
     );
     let rank: Option<usize> = c.zrevrank(board, "alice").await.unwrap();
     assert_eq!(rank, Some(3));
@@ -154,7 +164,13 @@ async fn delayed_job_queue() {
     assert_eq!(last, vec!["job-10"]);
 
     // The blocking pop serves at once when something is queued, with the key's name.
-    let (key, job, score): (String, String, f64) = redis::cmd("BZPOPMIN").arg("nothing").arg(q).arg(1).query_async(&mut c).await.unwrap();
+    let (key, job, score): (String, String, f64) = redis::cmd("BZPOPMIN")
+        .arg("nothing")
+        .arg(q)
+        .arg(1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!((key.as_str(), job.as_str(), score), (q, "job-11", (now + 11_000) as f64));
 
     // ZMPOP takes from the first non-empty key.
@@ -176,9 +192,21 @@ async fn delayed_job_queue() {
     let _: i64 = c.zadd_multiple("jobs:other", &[(1, "job-20"), (2, "extra")]).await.unwrap();
     let total: usize = c.zunionstore("jobs:all", &[q, "jobs:other"]).await.unwrap();
     assert_eq!(total, 38);
-    let shared: Vec<String> = redis::cmd("ZINTER").arg(2).arg(q).arg("jobs:other").query_async(&mut c).await.unwrap();
+    let shared: Vec<String> = redis::cmd("ZINTER")
+        .arg(2)
+        .arg(q)
+        .arg("jobs:other")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(shared, vec!["job-20"]);
-    let card: usize = redis::cmd("ZINTERCARD").arg(2).arg(q).arg("jobs:all").query_async(&mut c).await.unwrap();
+    let card: usize = redis::cmd("ZINTERCARD")
+        .arg(2)
+        .arg(q)
+        .arg("jobs:all")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(card, 37);
     h.stop().await;
 }
@@ -251,7 +279,14 @@ async fn large_sorted_set_matches_a_model() {
     let mut cursor: u64 = 0;
     let mut calls = 0;
     loop {
-        let (next, flat): (u64, Vec<String>) = redis::cmd("ZSCAN").arg("big").arg(cursor).arg("COUNT").arg(500).query_async(&mut c).await.unwrap();
+        let (next, flat): (u64, Vec<String>) = redis::cmd("ZSCAN")
+            .arg("big")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut c)
+            .await
+            .unwrap();
         for pair in flat.chunks_exact(2) {
             let score: f64 = pair[1].parse().unwrap();
             if let Some(s) = model.get(&pair[0]) {
@@ -285,10 +320,16 @@ async fn large_sorted_set_matches_a_model() {
 
     // Pop everything from both ends: the order is the model's.
     let lows: Vec<(String, f64)> = c.zpopmin("big", 3).await.unwrap();
-    assert_eq!(lows.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(), sorted[..3].iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        lows.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+        sorted[..3].iter().map(|(_, m)| m.clone()).collect::<Vec<_>>()
+    );
     let highs: Vec<(String, f64)> = c.zpopmax("big", 3).await.unwrap();
     let n = sorted.len();
-    assert_eq!(highs.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(), sorted[n - 3..].iter().rev().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        highs.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>(),
+        sorted[n - 3..].iter().rev().map(|(_, m)| m.clone()).collect::<Vec<_>>()
+    );
     let gone: usize = c.zrembyscore("big", "-inf", "+inf").await.unwrap();
     assert_eq!(gone, n - 6);
     let exists: bool = c.exists("big").await.unwrap();
@@ -315,11 +356,23 @@ async fn sorted_set_keys_in_the_keyspace() {
     assert!(large > 2000 * 100 && large < 2000 * 600, "large zset: {large} bytes");
 
     // Encodings follow the configured limits.
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("zset-max-listpack-entries").arg(2).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zset-max-listpack-entries")
+        .arg(2)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let _: i64 = c.zadd_multiple("three", &[(1, "a"), (2, "b"), (3, "c")]).await.unwrap();
     let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg("three").query_async(&mut c).await.unwrap();
     assert_eq!(enc, "skiplist");
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("zset-max-listpack-entries").arg(128).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("zset-max-listpack-entries")
+        .arg(128)
+        .query_async(&mut c)
+        .await
+        .unwrap();
 
     // COPY is deep; RENAME moves with the TTL; SCAN TYPE finds sorted sets.
     let _: bool = redis::cmd("COPY").arg("three").arg("copy").query_async(&mut c).await.unwrap();
@@ -338,7 +391,13 @@ async fn sorted_set_keys_in_the_keyspace() {
     let mut keys: Vec<String> = Vec::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("TYPE").arg("zset").query_async(&mut c).await.unwrap();
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("TYPE")
+            .arg("zset")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         keys.extend(batch);
         cursor = next;
         if cursor == 0 {
@@ -373,6 +432,7 @@ async fn sorted_set_keys_in_the_keyspace() {
     raw.send(b"HELLO 3\r\n").await;
     let _ = raw.read_n(1 << 16).await;
     raw.roundtrip(b"ZSCORE three b\r\n", b",2\r\n").await;
-    raw.roundtrip(b"ZRANGE three 0 0 WITHSCORES\r\n", b"*1\r\n*2\r\n$1\r\na\r\n,1\r\n").await;
+    raw.roundtrip(b"ZRANGE three 0 0 WITHSCORES\r\n", b"*1\r\n*2\r\n$1\r\na\r\n,1\r\n")
+        .await;
     h.stop().await;
 }

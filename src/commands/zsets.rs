@@ -39,7 +39,9 @@ fn existing<'s>(slot: &'s Slot<'_>) -> Result<Option<&'s ZSet>, CmdError> {
 }
 
 fn zset_mut<'s>(slot: &'s mut Slot<'_>) -> &'s mut ZSet {
-    slot.get_mut().and_then(|e| e.value.as_zset_mut()).expect("checked to be a sorted set")
+    slot.get_mut()
+        .and_then(|e| e.value.as_zset_mut())
+        .expect("checked to be a sorted set")
 }
 
 /// Runs `f` on the sorted set at `key` for reading; `missing` answers when there is no key.
@@ -196,7 +198,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], incr_cmd: bool) -> CmdResult 
     if flags.nx && flags.xx {
         return Err(CmdError::msg("ERR XX and NX options at the same time are not compatible"));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if ((flags.gt || flags.lt) && flags.nx) || (flags.gt && flags.lt) {
         return Err(CmdError::msg("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if flags.incr && rest.len() > 2 {
@@ -220,7 +222,9 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], incr_cmd: bool) -> CmdResult 
                     return Err(CmdError::msg("ERR resulting score is not a number (NaN)"));
                 }
                 // A command that changes nothing does not touch the key (WATCH stays clean).
-                pairs.iter().any(|(s, m)| matches!(z.probe(m, *s, flags), AddOutcome::Added(_) | AddOutcome::Updated(_)))
+                pairs
+                    .iter()
+                    .any(|(s, m)| matches!(z.probe(m, *s, flags), AddOutcome::Added(_) | AddOutcome::Updated(_)))
             }
         };
         if !changes {
@@ -412,10 +416,16 @@ struct RangeQuery {
     limit: i64,
 }
 
+/// Whether an element is still inside the range, walking from its first end.
+type InRange<'a> = Box<dyn Fn(&[u8], f64) -> bool + 'a>;
+
+/// Elements taken out of a sorted set.
+type Popped = Vec<(Box<[u8]>, f64)>;
+
 /// The elements a range selects, in reply order (genericZrangeby{rank,score,lex}Command).
 fn collect_range<'a>(z: &'a ZSet, q: &RangeQuery) -> Vec<(&'a [u8], f64)> {
     let mut found = Vec::new();
-    let (start, check): (Option<Pos>, Box<dyn Fn(&[u8], f64) -> bool + '_>) = match &q.spec {
+    let (start, check): (Option<Pos>, InRange<'_>) = match &q.spec {
         Spec::Rank(start, end) => {
             let llen = z.len() as i64;
             let mut start = if *start < 0 { llen + start } else { *start };
@@ -447,7 +457,11 @@ fn collect_range<'a>(z: &'a ZSet, q: &RangeQuery) -> Vec<(&'a [u8], f64)> {
             (start, Box::new(move |_, s| if rev { r.gte_min(s) } else { r.lte_max(s) }))
         }
         Spec::Lex(r) => {
-            let start = if q.reverse { z.last_in_lex_range(r) } else { z.first_in_lex_range(r) };
+            let start = if q.reverse {
+                z.last_in_lex_range(r)
+            } else {
+                z.first_in_lex_range(r)
+            };
             let rev = q.reverse;
             (start, Box::new(move |m, _| if rev { r.gte_min(m) } else { r.lte_max(m) }))
         }
@@ -456,7 +470,20 @@ fn collect_range<'a>(z: &'a ZSet, q: &RangeQuery) -> Vec<(&'a [u8], f64)> {
     if q.offset < 0 {
         return found;
     }
-    let mut it = z.iter_from(start, q.reverse).skip(q.offset as usize);
+    // Skipping `offset` elements is a jump by rank (O(log n)) rather than a walk.
+    let start = match start {
+        Some(p) if q.offset > 0 => {
+            let r = z.rank_at(p) as i64;
+            let target = if q.reverse { r - q.offset } else { r + q.offset };
+            if target < 0 {
+                None
+            } else {
+                z.at_rank(target as usize)
+            }
+        }
+        other => other,
+    };
+    let mut it = z.iter_from(start, q.reverse);
     let mut limit = q.limit;
     while limit != 0 {
         limit -= 1;
@@ -470,7 +497,14 @@ fn collect_range<'a>(z: &'a ZSet, q: &RangeQuery) -> Vec<(&'a [u8], f64)> {
 
 /// zrangeGenericCommand: ZRANGE, ZRANGESTORE and the older ZRANGEBYSCORE-style commands.
 /// `key_idx` is the source key's position; `kind`/`rev` are fixed by the older commands.
-fn zrange_generic(ctx: &mut Ctx<'_>, args: &[Bytes], key_idx: usize, store: Option<&Bytes>, mut kind: Option<Kind>, mut rev: Option<bool>) -> CmdResult {
+fn zrange_generic(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    key_idx: usize,
+    store: Option<&Bytes>,
+    mut kind: Option<Kind>,
+    mut rev: Option<bool>,
+) -> CmdResult {
     let (mut minidx, mut maxidx) = (key_idx + 1, key_idx + 2);
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
@@ -498,10 +532,14 @@ fn zrange_generic(ctx: &mut Ctx<'_>, args: &[Bytes], key_idx: usize, store: Opti
     let reverse = rev.unwrap_or(false);
     let kind = kind.unwrap_or(Kind::Rank);
     if limit != -1 && kind == Kind::Rank {
-        return Err(CmdError::msg("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"));
+        return Err(CmdError::msg(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
     }
     if withscores && kind == Kind::Lex {
-        return Err(CmdError::msg("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
+        return Err(CmdError::msg(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
     }
     if reverse && kind != Kind::Rank {
         std::mem::swap(&mut minidx, &mut maxidx);
@@ -511,13 +549,23 @@ fn zrange_generic(ctx: &mut Ctx<'_>, args: &[Bytes], key_idx: usize, store: Opti
         Kind::Score => Spec::Score(parse_score_range(&args[minidx], &args[maxidx])?),
         Kind::Lex => Spec::Lex(parse_lex_range(&args[minidx], &args[maxidx])?),
     };
-    let q = RangeQuery { spec, reverse, offset, limit };
+    let q = RangeQuery {
+        spec,
+        reverse,
+        offset,
+        limit,
+    };
     let key = &args[key_idx];
     match store {
-        None => read_zset(ctx, key, |out| out.array(0), |z, out| {
-            let found = collect_range(z, &q);
-            reply_members(out, found.into_iter(), withscores);
-        }),
+        None => read_zset(
+            ctx,
+            key,
+            |out| out.array(0),
+            |z, out| {
+                let found = collect_range(z, &q);
+                reply_members(out, found.into_iter(), withscores);
+            },
+        ),
         Some(dst) => {
             let found: Vec<(Box<[u8]>, f64)> = ctx.server.keyspace.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| match e {
                 None => Ok(Vec::new()),
@@ -665,7 +713,7 @@ enum PopReply {
 
 /// Pops up to `count` elements from the first of `keys` that holds a sorted set. Returns None
 /// when no key exists (the caller answers); a wrong type on the way is an error.
-fn pop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: usize) -> Result<Option<(Bytes, Vec<(Box<[u8]>, f64)>)>, CmdError> {
+fn pop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: usize) -> Result<Option<(Bytes, Popped)>, CmdError> {
     let server = ctx.server;
     let (ks, db, now) = (&server.keyspace, ctx.client.db, ctx.now);
     for key in keys {
@@ -701,7 +749,7 @@ fn pop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: usize) -> Resu
     Ok(None)
 }
 
-fn reply_popped(out: &mut Reply, key: &[u8], popped: &[(Box<[u8]>, f64)], how: PopReply) {
+fn reply_popped(out: &mut Reply, key: &[u8], popped: &Popped, how: PopReply) {
     let nested = match how {
         PopReply::Plain { nested } => {
             out.array(if nested { popped.len() } else { popped.len() * 2 });
@@ -739,7 +787,9 @@ fn zpop_minmax(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let key = &args[1];
     if count == Some(0) {
         // Type check only: an empty array either way.
-        ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| existing(slot).map(|_| ()))?;
+        ctx.server
+            .keyspace
+            .write(ctx.client.db, key, ctx.now, |slot| existing(slot).map(|_| ()))?;
         ctx.out.array(0);
         return Ok(());
     }
@@ -927,7 +977,11 @@ fn set_op_generic(ctx: &mut Ctx<'_>, args: &[Bytes], numkeys_idx: usize, dst: Op
         } else {
             srcs.get(same_as).and_then(|s: &Source| s.members.clone())
         };
-        srcs.push(Source { members, same_as, weight: 1.0 });
+        srcs.push(Source {
+            members,
+            same_as,
+            weight: 1.0,
+        });
     }
     let mut how = Aggregate::Sum;
     let mut withscores = false;
@@ -1124,7 +1178,12 @@ const MAX_DRAWS: i64 = 1 << 24;
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if args.len() == 2 {
-        return read_zset(ctx, &args[1], |out| out.null(), |z, out| out.bulk_or_null(z.random(&mut rng).map(|(m, _)| m)));
+        return read_zset(
+            ctx,
+            &args[1],
+            |out| out.null(),
+            |z, out| out.bulk_or_null(z.random(&mut rng).map(|(m, _)| m)),
+        );
     }
     let count = parse_i64(&args[2])?;
     if count == i64::MIN {

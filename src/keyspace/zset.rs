@@ -917,7 +917,14 @@ impl ZSet {
             .zsl
             .nodes
             .iter()
-            .map(|n| bytes(&n.member) + if n.levels.is_empty() { 0 } else { size_class(n.levels.len() * size_of::<Level>()) })
+            .map(|n| {
+                bytes(&n.member)
+                    + if n.levels.is_empty() {
+                        0
+                    } else {
+                        size_class(n.levels.len() * size_of::<Level>())
+                    }
+            })
             .sum();
         let buckets = if self.dict.bucket_count() == 0 {
             0
@@ -1033,7 +1040,10 @@ mod tests {
                         }
                     }
                     5 => {
-                        let flags = AddFlags { incr: true, ..Default::default() };
+                        let flags = AddFlags {
+                            incr: true,
+                            ..Default::default()
+                        };
                         let out = z.add(&member, score, flags, BIG);
                         let new = m.get(&member).copied().unwrap_or(0.0) + score;
                         let new = if m.contains_key(&member) { new } else { score };
@@ -1124,13 +1134,31 @@ mod tests {
             max: LexBound::Excl(b"f".to_vec()),
         };
         assert_eq!(z.count_in_lex_range(&r), 4);
-        let all = LexRange { min: LexBound::Min, max: LexBound::Max };
+        let all = LexRange {
+            min: LexBound::Min,
+            max: LexBound::Max,
+        };
         assert_eq!(z.count_in_lex_range(&all), 7);
-        assert!(LexRange { min: LexBound::Max, max: LexBound::Min }.is_empty());
-        assert!(LexRange { min: LexBound::Min, max: LexBound::Min }.is_empty());
-        assert!(!LexRange { min: LexBound::Incl(b"a".to_vec()), max: LexBound::Incl(b"a".to_vec()) }.is_empty());
+        assert!(LexRange {
+            min: LexBound::Max,
+            max: LexBound::Min
+        }
+        .is_empty());
+        assert!(LexRange {
+            min: LexBound::Min,
+            max: LexBound::Min
+        }
+        .is_empty());
+        assert!(!LexRange {
+            min: LexBound::Incl(b"a".to_vec()),
+            max: LexBound::Incl(b"a".to_vec())
+        }
+        .is_empty());
         assert_eq!(z.delete_range_by_lex(&r), 4);
-        assert_eq!(ours(&z).into_iter().map(|(_, m)| m).collect::<Vec<_>>(), vec![b"a".to_vec(), b"f".to_vec(), b"g".to_vec()]);
+        assert_eq!(
+            ours(&z).into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
+            vec![b"a".to_vec(), b"f".to_vec(), b"g".to_vec()]
+        );
         z.check();
     }
 
