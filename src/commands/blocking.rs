@@ -84,10 +84,7 @@ mod tests {
         assert_eq!(parse_timeout(b"1.5", 1000), Ok(Some(2500)));
         assert_eq!(parse_timeout(b"0.0001", 1000), Ok(Some(1001)));
         assert_eq!(parse_timeout(b"-1", 0).unwrap_err().0, "ERR timeout is negative");
-        assert_eq!(
-            parse_timeout(b"abc", 0).unwrap_err().0,
-            "ERR timeout is not a float or out of range"
-        );
+        assert_eq!(parse_timeout(b"abc", 0).unwrap_err().0, "ERR timeout is not a float or out of range");
         assert_eq!(parse_timeout(b"1e300", 0).unwrap_err().0, "ERR timeout is out of range");
     }
 }
