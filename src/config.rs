@@ -206,6 +206,9 @@ pub struct Config {
     pub hash_max_listpack_value: AtomicU64,
     /// set-max-intset-entries: when an all-integer set stops being an intset.
     pub set_max_intset_entries: AtomicU64,
+    /// zset-max-listpack-entries / -value: when a sorted set stops being a listpack.
+    pub zset_max_listpack_entries: AtomicU64,
+    pub zset_max_listpack_value: AtomicU64,
     /// client-query-buffer-limit: a client whose unparsed input passes this is closed.
     pub client_query_buffer_limit: AtomicU64,
     /// client-output-buffer-limit for normal clients: hard bytes, soft bytes, soft seconds (0: none).
@@ -252,6 +255,8 @@ impl Default for Config {
             hash_max_listpack_entries: AtomicU64::new(512),
             hash_max_listpack_value: AtomicU64::new(64),
             set_max_intset_entries: AtomicU64::new(512),
+            zset_max_listpack_entries: AtomicU64::new(128),
+            zset_max_listpack_value: AtomicU64::new(64),
             client_query_buffer_limit: AtomicU64::new(1 << 30),
             output_limit_normal: Default::default(),
             protected_mode: AtomicBool::new(true),
@@ -538,6 +543,8 @@ impl Config {
             "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.store(num(), Relaxed),
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.store(num(), Relaxed),
             "set-max-intset-entries" => self.set_max_intset_entries.store(num(), Relaxed),
+            "zset-max-listpack-entries" | "zset-max-ziplist-entries" => self.zset_max_listpack_entries.store(num(), Relaxed),
+            "zset-max-listpack-value" | "zset-max-ziplist-value" => self.zset_max_listpack_value.store(num(), Relaxed),
             "protected-mode" => self.protected_mode.store(parse_bool(value).unwrap_or(true), Relaxed),
             "requirepass" => self.user.write().set_requirepass(value.as_bytes()),
             _ => {}

@@ -41,8 +41,9 @@ pub struct BlockOn {
 pub fn parse_timeout(arg: &[u8], now: i64) -> Result<Option<i64>, CmdError> {
     let secs = super::parse_f64(arg).map_err(|_| CmdError::msg("ERR timeout is not a float or out of range"))?;
     let ms = secs * 1000.0;
-    // Redis converts to a long long: past its range (inf, 1e300) that comes out negative.
-    if !(ms < i64::MAX as f64) {
+    // Redis converts to a long long: past its range (inf, 1e300) that comes out negative. (NaN
+    // never gets here: parse_f64 refuses it.)
+    if ms >= i64::MAX as f64 {
         return Err(CmdError::msg("ERR timeout is negative"));
     }
     let ms = ms.ceil() as i64;

@@ -174,6 +174,7 @@ fn clone_value(e: &Entry) -> (Value, i64) {
         Value::Hash(h) => Value::Hash(Box::new(h.deep_clone())),
         Value::Set(s) => Value::Set(Box::new(s.deep_clone())),
         Value::List(l) => Value::List(l.clone()),
+        Value::ZSet(z) => Value::ZSet(Box::new(z.deep_clone())),
     };
     (v, e.expire_at())
 }

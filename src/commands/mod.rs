@@ -16,6 +16,7 @@ mod server;
 mod sets;
 mod strings;
 mod transactions;
+mod zsets;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -221,6 +222,42 @@ static TABLE: &[Command] = &[
     cmd!("publish", 3, FAST, 0, 0, 0, pubsub::publish),
     cmd!("spublish", 3, FAST, 1, 1, 1, pubsub::spublish),
     cmd!("pubsub", -2, SUBCOMMANDS, 0, 0, 0, pubsub::pubsub),
+    // sorted sets
+    cmd!("zadd", -4, WRITE | DENYOOM | FAST, 1, 1, 1, zsets::zadd),
+    cmd!("zincrby", 4, WRITE | DENYOOM | FAST, 1, 1, 1, zsets::zincrby),
+    cmd!("zrem", -3, WRITE | FAST, 1, 1, 1, zsets::zrem),
+    cmd!("zcard", 2, READONLY | FAST, 1, 1, 1, zsets::zcard),
+    cmd!("zscore", 3, READONLY | FAST, 1, 1, 1, zsets::zscore),
+    cmd!("zmscore", -3, READONLY | FAST, 1, 1, 1, zsets::zmscore),
+    cmd!("zrank", 3, READONLY | FAST, 1, 1, 1, zsets::zrank),
+    cmd!("zrevrank", 3, READONLY | FAST, 1, 1, 1, zsets::zrevrank),
+    cmd!("zcount", 4, READONLY | FAST, 1, 1, 1, zsets::zcount),
+    cmd!("zlexcount", 4, READONLY | FAST, 1, 1, 1, zsets::zlexcount),
+    cmd!("zrange", -4, READONLY, 1, 1, 1, zsets::zrange),
+    cmd!("zrevrange", -4, READONLY, 1, 1, 1, zsets::zrevrange),
+    cmd!("zrangebyscore", -4, READONLY, 1, 1, 1, zsets::zrangebyscore),
+    cmd!("zrevrangebyscore", -4, READONLY, 1, 1, 1, zsets::zrevrangebyscore),
+    cmd!("zrangebylex", -4, READONLY, 1, 1, 1, zsets::zrangebylex),
+    cmd!("zrevrangebylex", -4, READONLY, 1, 1, 1, zsets::zrevrangebylex),
+    cmd!("zrangestore", -5, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, zsets::zrangestore),
+    cmd!("zremrangebyscore", 4, WRITE, 1, 1, 1, zsets::zremrangebyscore),
+    cmd!("zremrangebyrank", 4, WRITE, 1, 1, 1, zsets::zremrangebyrank),
+    cmd!("zremrangebylex", 4, WRITE, 1, 1, 1, zsets::zremrangebylex),
+    cmd!("zpopmin", -2, WRITE | FAST, 1, 1, 1, zsets::zpopmin),
+    cmd!("zpopmax", -2, WRITE | FAST, 1, 1, 1, zsets::zpopmax),
+    cmd!("bzpopmin", -3, WRITE | FAST | EXCLUSIVE, 1, -2, 1, zsets::bzpopmin),
+    cmd!("bzpopmax", -3, WRITE | FAST | EXCLUSIVE, 1, -2, 1, zsets::bzpopmax),
+    cmd!("zmpop", -4, WRITE | EXCLUSIVE, 0, 0, 0, zsets::zmpop),
+    cmd!("bzmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, zsets::bzmpop),
+    cmd!("zunionstore", -4, WRITE | DENYOOM | EXCLUSIVE, 1, 1, 1, zsets::zunionstore),
+    cmd!("zinterstore", -4, WRITE | DENYOOM | EXCLUSIVE, 1, 1, 1, zsets::zinterstore),
+    cmd!("zdiffstore", -4, WRITE | DENYOOM | EXCLUSIVE, 1, 1, 1, zsets::zdiffstore),
+    cmd!("zunion", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zunion),
+    cmd!("zinter", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zinter),
+    cmd!("zdiff", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zdiff),
+    cmd!("zintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zintercard),
+    cmd!("zrandmember", -2, READONLY, 1, 1, 1, zsets::zrandmember),
+    cmd!("zscan", -3, READONLY, 1, 1, 1, zsets::zscan),
     // transactions
     cmd!("multi", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::multi),
     cmd!("exec", 1, EXCLUSIVE | NO_QUEUE, 0, 0, 0, transactions::exec),

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod set;
 mod value;
 mod watch;
+pub mod zset;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,7 @@ pub use list::{End, List};
 pub use set::Set;
 pub use value::{Entry, Hash, ListpackLimits, Value};
 pub use watch::WatchFlag;
+pub use zset::ZSet;
 
 /// Shards per database: enough to keep the two worker threads off each other's locks, few enough
 /// that whole-database operations (DBSIZE, FLUSHDB) stay cheap.

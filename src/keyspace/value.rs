@@ -15,6 +15,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A list (boxed so the entry stays small).
     List(Box<super::list::List>),
+    /// A sorted set.
+    ZSet(Box<super::zset::ZSet>),
 }
 
 /// Redis's hash-max-listpack-entries / hash-max-listpack-value (512 and 64 by default): a hash
@@ -210,6 +212,13 @@ impl Value {
         }
     }
 
+    pub fn as_zset(&self) -> Option<&super::zset::ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
     pub fn as_set(&self) -> Option<&Set> {
         match self {
             Value::Set(s) => Some(s),
@@ -238,6 +247,13 @@ impl Value {
         }
     }
 
+    pub fn as_zset_mut(&mut self) -> Option<&mut super::zset::ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
     pub fn as_hash(&self) -> Option<&Hash> {
         match self {
             Value::Hash(h) => Some(h),
@@ -258,6 +274,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::List(_) => "list",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -272,6 +289,7 @@ impl Value {
             Value::Hash(h) => h.heap_size(),
             Value::Set(s) => s.heap_size(),
             Value::List(l) => l.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }
@@ -360,6 +378,8 @@ impl Entry {
             Value::Set(_) => "hashtable",
             // Redis 7.0 stores every list as a quicklist (listpack lists came in 7.2).
             Value::List(_) => "quicklist",
+            Value::ZSet(z) if z.is_listpack() => "listpack",
+            Value::ZSet(_) => "skiplist",
         }
     }
 
