@@ -118,7 +118,7 @@ async fn reliable_queue_with_blmove_and_lrem_acks() {
                 .query_async(&mut c)
                 .await
                 .unwrap();
-            assert_eq!(inflight, [job.clone()]);
+            assert_eq!(inflight, std::slice::from_ref(&job));
             let acked: i64 = redis::cmd("LREM")
                 .arg(&processing)
                 .arg(1)
