@@ -257,8 +257,9 @@ def compare(expected, results, runs):
     return problems, counts
 
 
-def update(expected, results, runs, derive_reason, order):
-    """Rewrite expected.entries from the results, keeping reasons of unchanged entries."""
+def update(expected, results, runs, derive_reason, order, rederive=None):
+    """Rewrite expected.entries from the results, keeping reasons of unchanged entries (except those
+    matching the regex `rederive`, stale once the feature they name exists: derived afresh)."""
     new = {}
     for run in runs:
         for nodeid, (cat, detail) in results.get(run, {}).items():
@@ -267,7 +268,7 @@ def update(expected, results, runs, derive_reason, order):
                 new[(nodeid, run)] = old
             elif cat == "pass":
                 continue
-            elif old and old[0] == cat:
+            elif old and old[0] == cat and not (rederive and re.search(rederive, old[1])):
                 new[(nodeid, run)] = old
             else:
                 new[(nodeid, run)] = (cat, derive_reason(cat, detail))
@@ -305,6 +306,8 @@ def add_common_args(ap, expected):
     ap.add_argument("--expected", default=expected)
     ap.add_argument("--update", action="store_true", help="rewrite the expected file from this run")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, outcomes)")
+    ap.add_argument("--rederive", metavar="REGEX",
+                    help="with --update: derive afresh the reasons that match REGEX (e.g. 'issue 8' once it landed)")
 
 
 def preflight(args, sdist, needs):

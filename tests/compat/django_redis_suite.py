@@ -121,7 +121,7 @@ def main():
     if args.update:
         if not ok:
             sys.exit("not updating the expected file from an incomplete run")
-        cr.update(expected, results, RUNS, derive_reason, order)
+        cr.update(expected, results, RUNS, derive_reason, order, args.rederive)
         if redis_results is not None:
             cr.mark_also_on_redis(expected, redis_results, RUNS, redis_version)
             expected.write(order)

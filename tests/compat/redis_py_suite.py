@@ -25,10 +25,11 @@ import compat_runner as cr
 
 REDIS_PY_VERSION = "8.1.0"
 # The command families respite implements are spread over these modules; the rest of redis-py's
-# suite is cluster, sentinel, modules (search/json/timeseries/bloom), pub/sub, scripting, TLS, caching.
+# suite is cluster, sentinel, modules (search/json/timeseries/bloom), scripting, TLS, caching.
 MODULES = [
     "tests/test_commands.py",  # strings, keys, expiry, scan, info, config, client, command, acl, ...
     "tests/test_pipeline.py",  # pipelines, MULTI/EXEC, WATCH
+    "tests/test_pubsub.py",  # SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE, messages, RESP3 pushes, keyspace events
     "tests/test_connection.py",  # handshake (HELLO, RESP3), parsers, reconnects
     "tests/test_connection_pool.py",  # pools, health checks, URL options, error replies
     "tests/test_encoding.py",
@@ -153,7 +154,7 @@ def main():
     if args.update:
         if not ok:
             sys.exit("not updating the expected file from an incomplete run")
-        cr.update(expected, results, RUNS, derive_reason, order)
+        cr.update(expected, results, RUNS, derive_reason, order, args.rederive)
         if redis_results is not None:
             cr.mark_also_on_redis(expected, redis_results, RUNS, redis_version)
             expected.write(order)
