@@ -330,16 +330,6 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         return;
     };
     let cmd = &TABLE[idx];
-    if cmd.flags & PUBSUB_OK == 0 && !out.resp3 && client.subscriptions.active() {
-        let name = match args.get(1) {
-            Some(sub) if cmd.flags & SUBCOMMANDS != 0 => format!("{}|{}", cmd.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
-            _ => cmd.name.to_string(),
-        };
-        let msg =
-            format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
-        reject(server, client, out, Some(idx), &CmdError::msg(msg));
-        return;
-    }
     if (cmd.arity > 0 && args.len() != cmd.arity as usize) || args.len() < cmd.arity.unsigned_abs() as usize {
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
         return;
@@ -367,6 +357,18 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
             }
             return;
         }
+    }
+    // As Redis's processCommand: unknown command, arity, unknown subcommand, auth and cluster
+    // redirection errors come first; only then is a RESP2 subscriber refused other commands.
+    if cmd.flags & PUBSUB_OK == 0 && !out.resp3 && client.subscriptions.active() {
+        let name = match args.get(1) {
+            Some(sub) if cmd.flags & SUBCOMMANDS != 0 => format!("{}|{}", cmd.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
+            _ => cmd.name.to_string(),
+        };
+        let msg =
+            format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+        reject(server, client, out, Some(idx), &CmdError::msg(msg));
+        return;
     }
     let ks = &server.keyspace;
     if cmd.flags & DENYOOM != 0 && client.multi.is_some() && out_of_memory(server) {
