@@ -296,6 +296,7 @@ impl Ctx<'_> {
     /// `class` is one of `keyspace::notify::class`, `event` the event name ("lpush", "del" ...).
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        crate::pubsub::own_at(self.out.buf.len());
         self.server.keyspace.notifier.notify(class, event, self.client.db, key);
     }
 }
@@ -390,11 +391,16 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
     } else {
         World::Shared(ks.world.read())
     };
+    // Messages the command (or eviction for it) raises for this very client go into its output
+    // where they were raised, as Redis writes them.
+    crate::pubsub::own_begin(client.info.id, out.buf.len());
     if cmd.flags & DENYOOM != 0 && out_of_memory(server) {
+        crate::pubsub::own_end(out);
         reject(server, client, out, Some(idx), &CmdError::OOM);
         return;
     }
     call_at(server, client, out, idx, args, now, start);
+    crate::pubsub::own_end(out);
     if client.blocked.is_some() {
         blocking::register(server, client, args, out.resp3);
     }
@@ -434,6 +440,7 @@ pub(crate) fn call(server: &Server, client: &mut Client, out: &mut Reply, idx: u
 
 fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes], now: i64, start: Instant) {
     let cmd = &TABLE[idx];
+    crate::pubsub::own_at(out.buf.len());
     let mut ctx = Ctx { server, client, out, now };
     let result = (cmd.handler)(&mut ctx, args);
     let failed = match result {
