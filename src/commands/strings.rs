@@ -309,18 +309,22 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Some(at) if at <= now => {
                 slot.remove();
                 ks.stats.expired.incr();
-                "del"
+                Some("del")
             }
             Some(_) => {
                 slot.set_expire(change);
-                "expire"
+                Some("expire")
             }
-            None => {
+            // As Redis: "persist" only when there was a TTL to remove.
+            None if slot.get().is_some_and(|e| e.expire_at() != 0) => {
                 slot.set_expire(change);
-                "persist"
+                Some("persist")
             }
+            None => None,
         });
-        ctx.notify(class::GENERIC, event, &args[1]);
+        if let Some(event) = event {
+            ctx.notify(class::GENERIC, event, &args[1]);
+        }
     }
     Ok(())
 }
