@@ -164,6 +164,8 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let old = slot.get();
         if get {
             out.bulk_or_null(old.and_then(|e| e.value.as_str()));
+            // The old value is answered first: a new key's "new" event follows it, as in Redis.
+            crate::pubsub::own_at(out.buf.len());
         }
         let allowed = match cond {
             Cond::Always => true,
@@ -237,6 +239,13 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // As Redis's getGenericCommand: a read lookup first (a hit or a miss, and a keymiss event).
+    ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| -> CmdResult {
+        if let Some(e) = e {
+            string_of(e)?;
+        }
+        Ok(())
+    })?;
     let out = &mut *ctx.out;
     ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let old = match slot.get() {
@@ -244,6 +253,8 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             None => None,
         };
         out.bulk_or_null(old);
+        // The old value is answered first: a new key's "new" event follows it, as in Redis.
+        crate::pubsub::own_at(out.buf.len());
         slot.set(Value::string(&args[2]), Ttl::Clear);
         Ok::<_, CmdError>(())
     })?;
