@@ -250,6 +250,32 @@ const SCRIPT: &[&str] = &[
     "HINCRBY h2 c 1",
     "HSET ap f v",
     "SET h2 str",
+    // Reads of missing keys: keymiss only from lookups Redis makes with notification.
+    "OBJECT ENCODING nokey",
+    "OBJECT ENCODING m2",
+    "MEMORY USAGE nokey",
+    "PTTL nokey",
+    "EXPIRETIME nokey",
+    "PEXPIRETIME nokey",
+    "SUBSTR nokey 0 1",
+    "GETDEL nokey",
+    "GETEX nokey",
+    "HMGET nokey a b",
+    "HKEYS nokey",
+    "HVALS nokey",
+    "HSTRLEN nokey f",
+    "HRANDFIELD nokey",
+    "HSCAN nokey 0",
+    "COPY nokey c9",
+    "RENAME nokey r9",
+    "MOVE nokey 1",
+    "HDEL nokey f",
+    "DBSIZE",
+    "KEYS nokey*",
+    // No events from these in Redis 7.0.
+    "SWAPDB 0 1",
+    "SWAPDB 0 1",
+    "FLUSHDB",
 ];
 
 /// The event settings compared: everything, single classes, new-key and key-miss events.
