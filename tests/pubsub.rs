@@ -662,3 +662,42 @@ async fn client_list_and_counts_follow_subscribers() {
     let err = err.unwrap_err();
     assert!(err.to_string().contains("Unknown client type 'bogus'"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// RESP3 subscribers receiving other clients' messages, compared with Redis
+
+/// A RESP3 subscriber to a channel, a pattern and a shard channel; another client publishes;
+/// everything the subscriber received before its PING's +PONG.
+async fn resp3_pushes(addr: SocketAddr) -> Vec<Vec<u8>> {
+    let mut sub = Conn::connect(addr).await;
+    sub.call(&words("HELLO 3")).await;
+    let mut got = Vec::new();
+    for line in ["SUBSCRIBE ch", "PSUBSCRIBE c*", "SSUBSCRIBE sh"] {
+        got.push(sub.call(&words(line)).await);
+    }
+    let mut publisher = Conn::connect(addr).await;
+    for line in ["PUBLISH ch hi", "PUBLISH cx there", "SPUBLISH sh shard", "PUBLISH other x", "SPUBLISH ch x"] {
+        got.push(publisher.call(&words(line)).await);
+    }
+    sub.send(&[b"PING"]).await;
+    loop {
+        let f = sub.frame().await;
+        let done = f == b"+PONG\r\n";
+        got.push(f);
+        if done {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn resp3_subscriber_pushes_match_redis() {
+    let h = start().await;
+    let ours = resp3_pushes(h.addr).await;
+    let show = |v: &[Vec<u8>]| v.iter().map(|f| esc(f)).collect::<Vec<_>>().join("\n");
+    assert!(show(&ours).contains(">4\\r\\n$8\\r\\npmessage"), "{}", show(&ours));
+    if let Some(redis) = RedisServer::start() {
+        let theirs = resp3_pushes(redis.addr()).await;
+        assert_eq!(show(&ours), show(&theirs));
+    }
+}
