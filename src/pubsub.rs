@@ -93,6 +93,8 @@ pub fn own_begin(client_id: u64, at: usize) {
         let mut o = o.borrow_mut();
         o.client = client_id;
         o.at = at;
+        // Left over only if a command panicked (its task ended): never another client's.
+        o.msgs.clear();
     });
 }
 
