@@ -311,7 +311,10 @@ async fn keyspace_events_match_redis() {
         compare("SET act v PX 50 (events)".into(), &ev_a, &ev_b);
         let (ev_a, ev_b) = if events.contains('x') || events.contains('A') {
             let ev_b = b.wait_for(b"expired").await;
-            assert!(ev_b.iter().any(|f| esc(f).contains("expired")), "[{events}] no expired event from respite's active expiry");
+            assert!(
+                ev_b.iter().any(|f| esc(f).contains("expired")),
+                "[{events}] no expired event from respite's active expiry"
+            );
             (a.wait_for(b"expired").await, ev_b)
         } else {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -341,7 +344,12 @@ async fn keyspace_events_match_redis() {
         let mut c = Conn::connect(w).await;
         c.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]).await;
     }
-    assert!(mismatches.is_empty(), "{} keyspace-event mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} keyspace-event mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 /// Fills a server under maxmemory with allkeys-random and counts the "evicted" events a
@@ -606,11 +614,23 @@ async fn client_list_and_counts_follow_subscribers() {
 
     // TYPE pubsub lists the subscriber only, TYPE normal the others.
     let list = client_list(&mut c, &["TYPE", "pubsub"]).await;
-    assert!(client_line(&list, "watcher").is_some() && client_line(&list, "idle").is_none(), "{list}");
+    assert!(
+        client_line(&list, "watcher").is_some() && client_line(&list, "idle").is_none(),
+        "{list}"
+    );
     let list = client_list(&mut c, &["TYPE", "normal"]).await;
-    assert!(client_line(&list, "watcher").is_none() && client_line(&list, "idle").is_some(), "{list}");
+    assert!(
+        client_line(&list, "watcher").is_none() && client_line(&list, "idle").is_some(),
+        "{list}"
+    );
 
-    let numsub: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg("a").arg("b").query_async(&mut c).await.unwrap();
+    let numsub: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("a")
+        .arg("b")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(numsub, vec![("a".into(), 1), ("b".into(), 1)]);
     let shard: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg("s1").query_async(&mut c).await.unwrap();
     assert_eq!(shard, vec![("s1".into(), 1)]);
@@ -646,7 +666,10 @@ async fn client_list_and_counts_follow_subscribers() {
         if gone {
             break;
         }
-        assert!(Instant::now() < deadline, "a disconnected subscriber is still counted: {numsub:?} {numpat}\n{list}");
+        assert!(
+            Instant::now() < deadline,
+            "a disconnected subscriber is still counted: {numsub:?} {numpat}\n{list}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let n: i64 = c.publish("b", "anyone?").await.unwrap();
@@ -655,7 +678,13 @@ async fn client_list_and_counts_follow_subscribers() {
     // CLIENT KILL TYPE pubsub closes subscribers only.
     let mut sub2 = Conn::connect(h.addr).await;
     sub2.call(&words("SUBSCRIBE z")).await;
-    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut c).await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(killed, 1);
     assert_eq!(idle.call(&[b"PING"]).await, b"+PONG\r\n", "a normal client survives");
     let err: redis::RedisResult<i64> = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("bogus").query_async(&mut c).await;
@@ -676,7 +705,13 @@ async fn resp3_pushes(addr: SocketAddr) -> Vec<Vec<u8>> {
         got.push(sub.call(&words(line)).await);
     }
     let mut publisher = Conn::connect(addr).await;
-    for line in ["PUBLISH ch hi", "PUBLISH cx there", "SPUBLISH sh shard", "PUBLISH other x", "SPUBLISH ch x"] {
+    for line in [
+        "PUBLISH ch hi",
+        "PUBLISH cx there",
+        "SPUBLISH sh shard",
+        "PUBLISH other x",
+        "SPUBLISH ch x",
+    ] {
         got.push(publisher.call(&words(line)).await);
     }
     sub.send(&[b"PING"]).await;

@@ -240,12 +240,14 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     // As Redis's getGenericCommand: a read lookup first (a hit or a miss, and a keymiss event).
-    ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| -> CmdResult {
-        if let Some(e) = e {
-            string_of(e)?;
-        }
-        Ok(())
-    })?;
+    ctx.server
+        .keyspace
+        .read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| -> CmdResult {
+            if let Some(e) = e {
+                string_of(e)?;
+            }
+            Ok(())
+        })?;
     let out = &mut *ctx.out;
     ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let old = match slot.get() {
