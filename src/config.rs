@@ -159,10 +159,9 @@ pub fn keyspace_events_canonical(value: &str) -> Result<String, ConfigError> {
     }
     let mut out = String::new();
     if ALL.chars().all(|c| set.contains(&c)) {
+        // Redis 7.0's keyspaceEventsFlagsToString writes `n` only in the branch without `A`:
+        // "KEAn" reads back as "AKE" (and still sends new-key events).
         out.push('A');
-        if set.contains(&'n') {
-            out.push('n');
-        }
     } else {
         out.extend(CLASSES.chars().filter(|c| set.contains(c)));
     }
@@ -213,6 +212,9 @@ pub struct Config {
     pub client_query_buffer_limit: AtomicU64,
     /// client-output-buffer-limit for normal clients: hard bytes, soft bytes, soft seconds (0: none).
     pub output_limit_normal: [AtomicU64; 3],
+    /// notify-keyspace-events as class flags (keyspace::notify::class), from the value as set:
+    /// CONFIG GET's spelling does not show every class (Redis 7.0 omits `n` after `A`).
+    pub keyspace_events: AtomicU32,
     pub protected_mode: AtomicBool,
     /// The default user, which `requirepass` and ACL SETUSER both edit.
     pub user: RwLock<crate::acl::DefaultUser>,
@@ -259,6 +261,7 @@ impl Default for Config {
             zset_max_listpack_value: AtomicU64::new(64),
             client_query_buffer_limit: AtomicU64::new(1 << 30),
             output_limit_normal: Default::default(),
+            keyspace_events: AtomicU32::new(0),
             protected_mode: AtomicBool::new(true),
             user: RwLock::new(crate::acl::DefaultUser::default()),
             databases: 16,
@@ -538,7 +541,11 @@ impl Config {
                 return Ok(canonical);
             }
             "client-query-buffer-limit" => self.client_query_buffer_limit.store(num(), Relaxed),
-            "notify-keyspace-events" => return keyspace_events_canonical(value),
+            "notify-keyspace-events" => {
+                let canonical = keyspace_events_canonical(value)?;
+                self.keyspace_events.store(crate::keyspace::notify::flags_of(value), Relaxed);
+                return Ok(canonical);
+            }
             "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
             "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.store(num(), Relaxed),
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.store(num(), Relaxed),

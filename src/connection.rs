@@ -323,6 +323,12 @@ fn run_commands(
                 if args.is_empty() {
                     continue;
                 }
+                // Messages published before this command ran go out before its reply, as Redis
+                // writes them into the subscriber's output at once (a PING after them answers
+                // after them).
+                if client.subscriptions.active() {
+                    client.info.mailbox.drain_into(&mut out.reply.buf);
+                }
                 commands::execute(server, client, &mut out.reply, args);
                 if client.close_after_reply || client.info.killed.load(Relaxed) || client.waiting.is_some() {
                     break;

@@ -5,6 +5,7 @@
 //! whose mailbox grows past the pubsub output limit (client-output-buffer-limit pubsub, 32 MB by
 //! default, as Redis) is disconnected instead of growing without bound.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -68,6 +69,53 @@ impl Mailbox {
 }
 
 type Subscribers = Vec<Arc<ClientInfo>>;
+
+/// Messages for the client whose command runs on this thread (a RESP3 subscriber to keyspace
+/// events changing a key itself): Redis writes them into that client's output while the command
+/// runs, so they land where the command raised them — SET's event before +OK, HSET's after :1,
+/// and inside EXEC's array. They are kept here with the output offset they belong at and
+/// spliced in when the command ends.
+struct Own {
+    /// The client running a command (0: none; client ids start at 1).
+    client: u64,
+    /// Offset in its output where a message raised now belongs.
+    at: usize,
+    msgs: Vec<(usize, Vec<u8>)>,
+}
+
+thread_local! {
+    static OWN: RefCell<Own> = const { RefCell::new(Own { client: 0, at: 0, msgs: Vec::new() }) };
+}
+
+/// A command of `client_id` starts; its output is `at` bytes long.
+pub fn own_begin(client_id: u64, at: usize) {
+    OWN.with(|o| {
+        let mut o = o.borrow_mut();
+        o.client = client_id;
+        o.at = at;
+        // Left over only if a command panicked (its task ended): never another client's.
+        o.msgs.clear();
+    });
+}
+
+/// The running command has written `at` bytes of output so far (called where it raises events).
+#[inline]
+pub fn own_at(at: usize) {
+    OWN.with(|o| o.borrow_mut().at = at);
+}
+
+/// The command ended: its own messages go into `out` where they were raised.
+pub fn own_end(out: &mut Reply) {
+    let msgs = OWN.with(|o| {
+        let mut o = o.borrow_mut();
+        o.client = 0;
+        std::mem::take(&mut o.msgs)
+    });
+    for (at, bytes) in msgs.into_iter().rev() {
+        let at = at.min(out.buf.len());
+        out.buf.splice(at..at, bytes);
+    }
+}
 
 #[derive(Default)]
 pub struct PubSub {
@@ -144,6 +192,20 @@ impl PubSub {
                 write_message(out, parts);
                 return;
             }
+        }
+        let own = OWN.with(|o| {
+            let mut o = o.borrow_mut();
+            if o.client != client.id {
+                return false;
+            }
+            let mut reply = Reply::new_empty(client.resp.load(Relaxed) == 3);
+            write_message(&mut reply, parts);
+            let at = o.at;
+            o.msgs.push((at, reply.buf));
+            true
+        });
+        if own {
+            return;
         }
         let size = {
             let mut buf = client.mailbox.buf.lock();

@@ -92,8 +92,8 @@ impl Server {
             let hard = pubsub[1].parse().unwrap_or(32 << 20);
             self.pubsub.hard_limit.store(hard, std::sync::atomic::Ordering::Relaxed);
         }
-        let events = self.config.get("notify-keyspace-events").unwrap_or_default();
-        self.keyspace.notifier.set_flags(crate::keyspace::notify::flags_of(&events));
+        let events = self.config.keyspace_events.load(std::sync::atomic::Ordering::Relaxed);
+        self.keyspace.notifier.set_flags(events);
         crate::keyspace::memory::set_background_thread(self.config.get("jemalloc-bg-thread").as_deref() != Some("no"));
     }
 

@@ -170,6 +170,21 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Redis's getClientType for CLIENT LIST/KILL TYPE: a subscriber is "pubsub", every other
+/// respite client "normal" (no masters or replicas); an unknown type name is an error.
+fn type_matches(t: &[u8], info: &ClientInfo) -> Result<bool, CmdError> {
+    let pubsub = info.subs.iter().any(|s| s.load(Relaxed) > 0);
+    if eq_ic(t, "normal") {
+        Ok(!pubsub)
+    } else if eq_ic(t, "pubsub") {
+        Ok(pubsub)
+    } else if ["master", "replica", "slave"].iter().any(|n| eq_ic(t, n)) {
+        Ok(false)
+    } else {
+        Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t))))
+    }
+}
+
 /// CLIENT LIST's flags: x in MULTI, b blocked, P subscribed, N none.
 fn client_flags(info: &ClientInfo) -> String {
     let mut f = String::new();
@@ -316,16 +331,14 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
+    let mut client_type: Option<&Bytes> = None;
     let mut i = 2;
     while i < args.len() {
         if eq_ic(&args[i], "type") && i + 1 < args.len() {
             let t = &args[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq_ic(t, n)) {
-                return Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t))));
-            }
-            if !eq_ic(t, "normal") {
-                ids = Some(Vec::new());
-            }
+            // Checked here so an unknown type is an error even with no clients to test.
+            type_matches(t, &ctx.client.info)?;
+            client_type = Some(t);
             i += 2;
         } else if eq_ic(&args[i], "id") && i + 1 < args.len() {
             let mut list = Vec::new();
@@ -343,7 +356,7 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let mut text = String::new();
     for c in ctx.server.clients.all() {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && client_type.is_none_or(|t| type_matches(t, &c).unwrap_or(false)) {
             text.push_str(&client_line(&c, ctx.now));
             text.push('\n');
         }
@@ -380,6 +393,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         };
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let mut client_type: Option<&Bytes> = None;
     let mut pairs = args[2..].chunks_exact(2);
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::SYNTAX);
@@ -404,8 +418,11 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             } else {
                 return Err(CmdError::SYNTAX);
             };
-        } else if eq_ic(k, "type") || eq_ic(k, "user") || eq_ic(k, "maxage") {
-            // Every respite client is a normal client of the default user.
+        } else if eq_ic(k, "type") {
+            type_matches(v, &ctx.client.info)?;
+            client_type = Some(v);
+        } else if eq_ic(k, "user") || eq_ic(k, "maxage") {
+            // Every respite client is a client of the default user.
         } else {
             return Err(CmdError::SYNTAX);
         }
@@ -415,6 +432,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if id.is_some_and(|id| id != c.id)
             || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
             || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+            || client_type.is_some_and(|t| !type_matches(t, &c).unwrap_or(false))
         {
             continue;
         }

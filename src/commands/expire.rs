@@ -62,10 +62,18 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: bool, relative: bo
             Some("expire")
         }
     });
-    if let Some(event) = done {
-        ctx.notify(crate::keyspace::notify::class::GENERIC, event, &args[1]);
+    // Redis's order: a deleted key's "del" before the reply, "expire" after it.
+    match done {
+        Some("expire") => {
+            ctx.out.int(1);
+            ctx.notify(crate::keyspace::notify::class::GENERIC, "expire", &args[1]);
+        }
+        Some(event) => {
+            ctx.notify(crate::keyspace::notify::class::GENERIC, event, &args[1]);
+            ctx.out.int(1);
+        }
+        None => ctx.out.int(0),
     }
-    ctx.out.int(done.is_some() as i64);
     Ok(())
 }
 

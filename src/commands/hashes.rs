@@ -54,7 +54,8 @@ fn read_hash(ctx: &mut Ctx<'_>, key: &[u8], missing: impl FnOnce(&mut Reply), f:
     })
 }
 
-fn hset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> Result<i64, CmdError> {
+/// Sets the pairs, answers (HSET the count added, HMSET +OK), then raises "hset": Redis's order.
+fn hset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> CmdResult {
     let lim = limits(ctx);
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_args(name));
@@ -67,20 +68,21 @@ fn hset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> Result<i64, Cm
         }
         Ok::<_, CmdError>(added)
     })?;
+    if name == "hset" {
+        ctx.out.int(added);
+    } else {
+        ctx.out.ok();
+    }
     ctx.notify(class::HASH, "hset", &args[1]);
-    Ok(added)
+    Ok(())
 }
 
 pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let added = hset_generic(ctx, args, "hset")?;
-    ctx.out.int(added);
-    Ok(())
+    hset_generic(ctx, args, "hset")
 }
 
 pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    hset_generic(ctx, args, "hmset")?;
-    ctx.out.ok();
-    Ok(())
+    hset_generic(ctx, args, "hmset")
 }
 
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -98,10 +100,11 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         hash_mut(slot)?.set(&args[2], &args[3], lim);
         Ok::<_, CmdError>(true)
     })?;
+    // Redis's order: the reply, then the event.
+    ctx.out.int(set as i64);
     if set {
         ctx.notify(class::HASH, "hset", &args[1]);
     }
-    ctx.out.int(set as i64);
     Ok(())
 }
 
@@ -240,8 +243,9 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Ok::<_, CmdError>(incr)
         }
     })?;
-    ctx.notify(class::HASH, "hincrby", &args[1]);
+    // Redis's order: the reply, then the event.
     ctx.out.int(new);
+    ctx.notify(class::HASH, "hincrby", &args[1]);
     Ok(())
 }
 
@@ -268,8 +272,9 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         hash_mut(slot)?.set(field, text.as_bytes(), lim);
         Ok(text)
     })?;
-    ctx.notify(class::HASH, "hincrbyfloat", &args[1]);
+    // Redis's order: the reply, then the event.
     ctx.out.bulk(text.as_bytes());
+    ctx.notify(class::HASH, "hincrbyfloat", &args[1]);
     Ok(())
 }
 

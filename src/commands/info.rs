@@ -231,8 +231,9 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
             line!(s, "evicted_clients:0");
             line!(s, "keyspace_hits:{}", ks.stats.hits.get());
             line!(s, "keyspace_misses:{}", ks.stats.misses.get());
-            line!(s, "pubsub_channels:0");
-            line!(s, "pubsub_patterns:0");
+            line!(s, "pubsub_channels:{}", server.pubsub.len(crate::pubsub::Kind::Channel));
+            line!(s, "pubsub_patterns:{}", server.pubsub.len(crate::pubsub::Kind::Pattern));
+            line!(s, "pubsubshard_channels:{}", server.pubsub.len(crate::pubsub::Kind::Shard));
             line!(s, "latest_fork_usec:0");
             line!(s, "total_forks:0");
             line!(s, "acl_access_denied_auth:{}", st.auth_failures.get());

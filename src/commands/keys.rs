@@ -254,7 +254,8 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if src_db == dst_db && args[1] == args[2] {
         return Err(CmdError::SAME_OBJECT);
     }
-    let Some((value, expire)) = ks.write(src_db, &args[1], now, |slot| slot.get().map(clone_value)) else {
+    // As Redis's copyCommand (lookupKeyRead): a hit or a miss, and a keymiss event.
+    let Some((value, expire)) = ks.read(src_db, &args[1], now, Lookup::Read, |e| e.map(clone_value)) else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -367,7 +368,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Int(i64),
     }
     let ks = &ctx.server.keyspace;
-    let answer = ks.read(ctx.client.db, &args[2], ctx.now, Lookup::NoTouch, |e| {
+    let answer = ks.read(ctx.client.db, &args[2], ctx.now, Lookup::NoNotify, |e| {
         let e = e?;
         Some(match name {
             "object|encoding" => Ok(Answer::Text(e.encoding())),

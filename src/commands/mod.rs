@@ -377,6 +377,7 @@ impl Ctx<'_> {
     /// `class` is one of `keyspace::notify::class`, `event` the event name ("lpush", "del" ...).
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        crate::pubsub::own_at(self.out.buf.len());
         self.server.keyspace.notifier.notify(class, event, self.client.db, key);
     }
 }
@@ -411,16 +412,6 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         return;
     };
     let cmd = &TABLE[idx];
-    if cmd.flags & PUBSUB_OK == 0 && !out.resp3 && client.subscriptions.active() {
-        let name = match args.get(1) {
-            Some(sub) if cmd.flags & SUBCOMMANDS != 0 => format!("{}|{}", cmd.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
-            _ => cmd.name.to_string(),
-        };
-        let msg =
-            format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
-        reject(server, client, out, Some(idx), &CmdError::msg(msg));
-        return;
-    }
     if (cmd.arity > 0 && args.len() != cmd.arity as usize) || args.len() < cmd.arity.unsigned_abs() as usize {
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
         return;
@@ -449,6 +440,18 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
             return;
         }
     }
+    // As Redis's processCommand: unknown command, arity, unknown subcommand, auth and cluster
+    // redirection errors come first; only then is a RESP2 subscriber refused other commands.
+    if cmd.flags & PUBSUB_OK == 0 && !out.resp3 && client.subscriptions.active() {
+        let name = match args.get(1) {
+            Some(sub) if cmd.flags & SUBCOMMANDS != 0 => format!("{}|{}", cmd.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
+            _ => cmd.name.to_string(),
+        };
+        let msg =
+            format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+        reject(server, client, out, Some(idx), &CmdError::msg(msg));
+        return;
+    }
     let ks = &server.keyspace;
     if cmd.flags & DENYOOM != 0 && client.multi.is_some() && out_of_memory(server) {
         reject(server, client, out, Some(idx), &CmdError::OOM);
@@ -469,11 +472,16 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
     } else {
         World::Shared(ks.world.read())
     };
+    // Messages the command (or eviction for it) raises for this very client go into its output
+    // where they were raised, as Redis writes them.
+    crate::pubsub::own_begin(client.info.id, out.buf.len());
     if cmd.flags & DENYOOM != 0 && out_of_memory(server) {
+        crate::pubsub::own_end(out);
         reject(server, client, out, Some(idx), &CmdError::OOM);
         return;
     }
     call_at(server, client, out, idx, args, now, start);
+    crate::pubsub::own_end(out);
     if client.blocked.is_some() {
         blocking::register(server, client, args, out.resp3);
     }
@@ -513,6 +521,7 @@ pub(crate) fn call(server: &Server, client: &mut Client, out: &mut Reply, idx: u
 
 fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes], now: i64, start: Instant) {
     let cmd = &TABLE[idx];
+    crate::pubsub::own_at(out.buf.len());
     let mut ctx = Ctx { server, client, out, now };
     let result = (cmd.handler)(&mut ctx, args);
     let failed = match result {

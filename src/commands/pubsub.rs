@@ -146,7 +146,13 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let channels = |ctx: &mut Ctx<'_>, kind: Kind, full: &str| {
         sub_arity(args, -2, full)?;
         if args.len() > 3 {
-            return Err(CmdError::wrong_args(full));
+            // The table allows any number of patterns; pubsubCommand itself refuses more than one
+            // with addReplySubcommandSyntaxError (the subcommand as typed, the command uppercased).
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+            )));
         }
         let names = hub.names(kind, args.get(2).map(|p| &p[..]));
         ctx.out.array(names.len());

@@ -164,6 +164,8 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let old = slot.get();
         if get {
             out.bulk_or_null(old.and_then(|e| e.value.as_str()));
+            // The old value is answered first: a new key's "new" event follows it, as in Redis.
+            crate::pubsub::own_at(out.buf.len());
         }
         let allowed = match cond {
             Cond::Always => true,
@@ -184,15 +186,16 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
             _ => slot.set(Value::string(value), ttl),
         }
-        if !get {
-            out.ok();
-        }
         Ok(true)
     })?;
     if done {
+        // Redis's order: the events, then +OK (with GET the old value was answered first).
         ctx.notify(class::STRING, "set", key);
         if matches!(ttl, Ttl::At(_)) {
             ctx.notify(class::GENERIC, "expire", key);
+        }
+        if !get {
+            ctx.out.ok();
         }
     }
     Ok(())
@@ -206,12 +209,12 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             false
         } else {
             slot.set(Value::string(&args[2]), Ttl::Clear);
-            out.int(1);
             true
         }
     });
     if set {
         ctx.notify(class::STRING, "set", &args[1]);
+        ctx.out.int(1);
     }
     Ok(())
 }
@@ -236,6 +239,15 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // As Redis's getGenericCommand: a read lookup first (a hit or a miss, and a keymiss event).
+    ctx.server
+        .keyspace
+        .read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| -> CmdResult {
+            if let Some(e) = e {
+                string_of(e)?;
+            }
+            Ok(())
+        })?;
     let out = &mut *ctx.out;
     ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let old = match slot.get() {
@@ -243,6 +255,8 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             None => None,
         };
         out.bulk_or_null(old);
+        // The old value is answered first: a new key's "new" event follows it, as in Redis.
+        crate::pubsub::own_at(out.buf.len());
         slot.set(Value::string(&args[2]), Ttl::Clear);
         Ok::<_, CmdError>(())
     })?;
@@ -301,31 +315,38 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some((ExpireOpt::Persist, _)) => Some(None),
         Some((opt, v)) => Some(deadline(now, opt, v, "getex")?),
     };
+    // As Redis: the value is answered before the TTL changes (and their events).
+    ctx.out.bulk(&value);
     if let Some(change) = change {
         let event = ks.write(db, &args[1], now, |slot| match change {
             Some(at) if at <= now => {
                 slot.remove();
                 ks.stats.expired.incr();
-                "del"
+                Some("del")
             }
             Some(_) => {
                 slot.set_expire(change);
-                "expire"
+                Some("expire")
             }
-            None => {
+            // As Redis: "persist" only when there was a TTL to remove.
+            None if slot.get().is_some_and(|e| e.expire_at() != 0) => {
                 slot.set_expire(change);
-                "persist"
+                Some("persist")
             }
+            None => None,
         });
-        ctx.notify(class::GENERIC, event, &args[1]);
+        if let Some(event) = event {
+            ctx.notify(class::GENERIC, event, &args[1]);
+        }
     }
-    ctx.out.bulk(&value);
     Ok(())
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.out.array(args.len() - 1);
     for key in &args[1..] {
+        // A miss's keymiss event goes right before its null, as Redis writes them.
+        crate::pubsub::own_at(ctx.out.buf.len());
         let out = &mut *ctx.out;
         ctx.server.keyspace.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| {
             out.bulk_or_null(e.and_then(|e| e.value.as_str()));
@@ -375,22 +396,21 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         slot.get().map(|e| string_of(e).map(|s| s.len())).transpose()
     })?;
     check_size(ctx, (current.unwrap_or(0) + args[2].len()) as u64)?;
-    let out = &mut *ctx.out;
-    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+    let len = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let Some(entry) = slot.get() else {
             slot.set(Value::string(&args[2]), Ttl::Clear);
-            out.int(args[2].len() as i64);
-            return Ok::<_, CmdError>(());
+            return Ok::<_, CmdError>(args[2].len());
         };
         string_of(entry)?;
         let entry = slot.get_mut().expect("exists");
         entry.set_raw_hint();
         let buf = entry.string_buf().ok_or(CmdError::WRONGTYPE)?;
         buf.extend_from_slice(&args[2]);
-        out.int(buf.len() as i64);
-        Ok::<_, CmdError>(())
+        Ok::<_, CmdError>(buf.len())
     })?;
+    // Redis's order: the event, then the reply.
     ctx.notify(class::STRING, "append", &args[1]);
+    ctx.out.int(len as i64);
     Ok(())
 }
 
@@ -448,6 +468,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let offset = offset as usize;
     let out = &mut *ctx.out;
     let needed = (offset as u64).saturating_add(value.len() as u64);
+    let mut new_len = 0;
     let changed = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let current = match slot.get() {
             Some(e) => Some(string_of(e)?.len()),
@@ -465,7 +486,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             buf[offset..offset + value.len()].copy_from_slice(value);
             buf.len()
         };
-        let len = match current {
+        new_len = match current {
             None => {
                 let mut buf = Vec::new();
                 let len = write(&mut buf);
@@ -481,11 +502,12 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if let Some(e) = slot.get_mut() {
             e.set_raw_hint();
         }
-        out.int(len as i64);
         Ok(true)
     })?;
     if changed {
+        // Redis's order: the event, then the new length.
         ctx.notify(class::STRING, "setrange", &args[1]);
+        ctx.out.int(new_len as i64);
     }
     Ok(())
 }
@@ -499,8 +521,7 @@ fn check_size_raw(len: u64) -> CmdResult {
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
-    let out = &mut *ctx.out;
-    ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
+    let new = ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
         let current = match slot.get() {
             Some(e) => {
                 let s = string_of(e)?;
@@ -514,10 +535,11 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
         let new = current.checked_add(delta).ok_or(CmdError::OVERFLOW)?;
         let mut buf = itoa::Buffer::new();
         slot.set(Value::string(buf.format(new).as_bytes()), Ttl::Keep);
-        out.int(new);
-        Ok::<_, CmdError>(())
+        Ok::<_, CmdError>(new)
     })?;
+    // Redis's order: the event, then the reply.
     ctx.notify(class::STRING, "incrby", key);
+    ctx.out.int(new);
     Ok(())
 }
 
@@ -544,8 +566,7 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let delta = parse_f64(&args[2])?;
-    let out = &mut *ctx.out;
-    ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
+    let text = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
         let current = match slot.get() {
             Some(e) => parse_f64(string_of(e)?)?,
             None => 0.0,
@@ -559,10 +580,11 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         let text = format_human(new);
         slot.set(Value::string(text.as_bytes()), Ttl::Keep);
-        out.bulk(text.as_bytes());
-        Ok::<_, CmdError>(())
+        Ok::<_, CmdError>(text)
     })?;
+    // Redis's order: the event, then the reply.
     ctx.notify(class::STRING, "incrbyfloat", &args[1]);
+    ctx.out.bulk(text.as_bytes());
     Ok(())
 }
 

@@ -107,8 +107,11 @@ impl Clock {
 pub enum Lookup {
     /// GET and friends: touch LRU, count a hit or a miss.
     Read,
-    /// TTL, TYPE, EXISTS, OBJECT: count, but do not touch the access time.
+    /// TTL, TYPE, EXISTS: count, but do not touch the access time.
     NoTouch,
+    /// OBJECT: count, do not touch, and raise no keymiss event (Redis's objectCommandLookup,
+    /// LOOKUP_NOTOUCH|LOOKUP_NONOTIFY).
+    NoNotify,
     /// Internal peeks (MEMORY USAGE, SCAN TYPE): neither.
     Peek,
 }
@@ -263,7 +266,9 @@ impl Keyspace {
         }
         if how != Lookup::Peek {
             self.stats.misses.incr();
-            self.notifier.notify(notify::class::KEY_MISS, "keymiss", db, key);
+            if how != Lookup::NoNotify {
+                self.notifier.notify(notify::class::KEY_MISS, "keymiss", db, key);
+            }
         }
         f(None)
     }
