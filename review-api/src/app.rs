@@ -274,14 +274,13 @@ async fn content_write(
 ) -> Result<Response, ApiError> {
     let id = id_param(&id)?;
     let change = content_change(&json_body(body)?, full)?;
-    st.db.update_content(user, id, &change).await?;
+    let updated = st.db.update_content(user, id, &change).await?;
     let scopes: &[Scope] = if change.category_slug.is_some() {
         &CONTENT_WRITE_SCOPES
     } else {
         &CONTENT_EDIT_SCOPES
     };
     st.cache.invalidate_user(user, scopes).await;
-    let updated = st.db.content(user, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(updated).into_response())
 }
 

@@ -257,6 +257,14 @@ impl Db {
 
     /// Advances (remembered) or resets (forgotten) the schedule and writes the history row, in one
     /// transaction. NotFound when the user has no active schedule for that content.
+    ///
+    /// Two statements: the history row is inserted first, straight from the schedule row (INSERT
+    /// ... SELECT ... RETURNING), which also checks that the schedule exists and is the user's and
+    /// returns the interval the review was done at; then the schedule is moved on. (Not an UPDATE
+    /// ... RETURNING first: RETURNING gives the new interval, and at the last interval a remembered
+    /// review cannot tell the old one from it.) Same isolation as a SELECT then UPDATE: on SQLite
+    /// BEGIN IMMEDIATE serialises writers; on PostgreSQL (read committed) two completions of the
+    /// same schedule at the same instant can read the same interval, as before.
     pub async fn complete_review(
         &self,
         user: i64,
@@ -265,15 +273,22 @@ impl Db {
         today: NaiveDate,
     ) -> Result<CompletedReview, WriteError> {
         let mut tx = self.begin_write().await?;
-        self.count("complete_select");
-        let row =
-            sqlx::query("SELECT id, interval_index FROM review_schedules WHERE user_id = $1 AND content_id = $2 AND is_active = TRUE")
-                .bind(user)
-                .bind(content_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        self.count("complete_history");
+        let row = sqlx::query(
+            "INSERT INTO review_history (user_id, content_id, remembered, interval_index, reviewed_on, reviewed_at)
+             SELECT user_id, content_id, $3, interval_index, $4, $5 FROM review_schedules
+             WHERE user_id = $1 AND content_id = $2 AND is_active = TRUE
+             RETURNING interval_index",
+        )
+        .bind(user)
+        .bind(content_id)
+        .bind(remembered)
+        .bind(date_str(today))
+        .bind(now_secs())
+        .fetch_optional(&mut *tx)
+        .await?;
+        // No row inserted, nothing written: dropping the transaction rolls it back.
         let Some(row) = row else { return Err(WriteError::NotFound) };
-        let schedule_id: i64 = row.try_get("id")?;
         let before: i64 = row.try_get("interval_index")?;
         // interval_index points into INTERVALS: remembered climbs one step (staying on the last),
         // forgotten goes back to the first, and the next review is that many days away.
@@ -286,24 +301,16 @@ impl Db {
         let is_active = true;
         let next_date = date_str(plus_days(today, wait_days));
         self.count("complete_update");
-        sqlx::query("UPDATE review_schedules SET interval_index = $1, next_review_date = $2, is_active = $3 WHERE id = $4")
-            .bind(next_index)
-            .bind(&next_date)
-            .bind(is_active)
-            .bind(schedule_id)
-            .execute(&mut *tx)
-            .await?;
-        self.count("complete_history");
+        // (user_id, content_id) is unique: the row the insert read.
         sqlx::query(
-            "INSERT INTO review_history (user_id, content_id, remembered, interval_index, reviewed_on, reviewed_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "UPDATE review_schedules SET interval_index = $1, next_review_date = $2, is_active = $3
+             WHERE user_id = $4 AND content_id = $5",
         )
+        .bind(next_index)
+        .bind(&next_date)
+        .bind(is_active)
         .bind(user)
         .bind(content_id)
-        .bind(remembered)
-        .bind(before)
-        .bind(date_str(today))
-        .bind(now_secs())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -495,34 +502,47 @@ impl Db {
         Ok(id)
     }
 
-    /// Applies `change` to the user's content. NotFound for a missing id or another user's content.
-    pub async fn update_content(&self, user: i64, id: i64, change: &ContentChange) -> Result<(), WriteError> {
+    /// Applies `change` to the user's content and returns it as written. NotFound for a missing id
+    /// or another user's content (checked before the category, as a separate ownership SELECT did);
+    /// UnknownCategory when the change names a category that does not exist (nothing is written).
+    ///
+    /// One statement: the ownership check is the WHERE, the unchanged fields are kept by COALESCE /
+    /// CASE, the category is looked up by a subquery, and RETURNING gives the row the response
+    /// shows (category and author by subqueries, as CONTENT_COLUMNS' joins would).
+    pub async fn update_content(&self, user: i64, id: i64, change: &ContentChange) -> Result<Content, WriteError> {
         let mut tx = self.begin_write().await?;
-        self.count("content_owned");
-        let row = sqlx::query("SELECT title, body, category_id FROM contents WHERE id = $1 AND author_id = $2")
-            .bind(id)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else { return Err(WriteError::NotFound) };
-        let title = change.title.clone().unwrap_or(row.try_get("title")?);
-        let body = change.body.clone().unwrap_or(row.try_get("body")?);
-        let category_id: Option<i64> = match &change.category_slug {
-            None => row.try_get("category_id")?,
-            Some(None) => None,
-            Some(Some(slug)) => Some(self.category_id(&mut tx, slug).await?),
+        let (set_category, slug) = match &change.category_slug {
+            None => (false, None),
+            Some(slug) => (true, slug.as_deref()),
         };
         self.count("content_update");
-        sqlx::query("UPDATE contents SET title = $1, body = $2, category_id = $3, updated_at = $4 WHERE id = $5")
-            .bind(title)
-            .bind(body)
-            .bind(category_id)
-            .bind(now_secs())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "UPDATE contents SET title = COALESCE($1, title), body = COALESCE($2, body),
+                    category_id = CASE WHEN $3 THEN (SELECT cat.id FROM categories cat WHERE cat.slug = $4) ELSE category_id END,
+                    updated_at = $5
+             WHERE id = $6 AND author_id = $7
+             RETURNING id, title, body, created_at, updated_at,
+                    (SELECT cat.slug FROM categories cat WHERE cat.id = contents.category_id) AS cat_slug,
+                    (SELECT cat.name FROM categories cat WHERE cat.id = contents.category_id) AS cat_name,
+                    (SELECT u.username FROM users u WHERE u.id = contents.author_id) AS author",
+        )
+        .bind(change.title.as_deref())
+        .bind(change.body.as_deref())
+        .bind(set_category)
+        .bind(slug)
+        .bind(now_secs())
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // Errors return before the commit: dropping the transaction rolls the update back.
+        let Some(row) = row else { return Err(WriteError::NotFound) };
+        let content = content_from_row(&row, "id")?;
+        if slug.is_some() && content.category.is_none() {
+            return Err(WriteError::UnknownCategory);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(content)
     }
 
     /// Deletes the user's content with its schedule and history.

@@ -472,6 +472,167 @@ async fn content_crud_and_pattern_invalidation(backend: Backend) {
 }
 both_backends!(content_crud_and_pattern_invalidation);
 
+/// Every SQL statement the API has sent, over all labels of db_queries_total.
+fn all_db_queries(metrics_text: &str) -> u64 {
+    metrics_text
+        .lines()
+        .filter(|l| l.starts_with("db_queries_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// The writes' statement counts (a completion is 2, a content edit 1) and the cases the folded
+/// statements must still tell apart: the history row records the interval before the review,
+/// another user's content is 404 even with an unknown category, an unknown category on one's own
+/// content is 400 and changes nothing, and a 404 completion writes no history.
+async fn writes_statements_and_edge_cases(backend: Backend) {
+    let env = common::start(backend, Options::default()).await;
+    let t = &env.tokens[0];
+    let uid = env.user_id(t).await;
+    let pool = env.app.state.db.pool.clone();
+    let history = |content: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT interval_index FROM review_history WHERE user_id = $1 AND content_id = $2 ORDER BY id")
+                .bind(uid)
+                .bind(content)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| sqlx::Row::try_get::<i64, _>(r, "interval_index").unwrap())
+                .collect::<Vec<i64>>()
+        }
+    };
+
+    // The token is remembered after the first request, so later deltas are the writes' own.
+    let due = env.get("/api/review/today/", t).await;
+    let first = &due.json["results"][0];
+    let cid = first["content"]["id"].as_i64().unwrap();
+    let mut interval = first["interval_index"].as_i64().unwrap();
+    let mut rows = history(cid).await;
+    for remembered in [true, true, false, true, true, true, true, true] {
+        let before = all_db_queries(&env.metrics_text().await);
+        let r = env
+            .send(
+                Method::POST,
+                "/api/review/complete/",
+                t,
+                json!({"content_id": cid, "remembered": remembered}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        assert_eq!(
+            all_db_queries(&env.metrics_text().await) - before,
+            2,
+            "a completion is 2 statements"
+        );
+        let next = if remembered { (interval + 1).min(4) } else { 0 };
+        assert_eq!(r.json["interval_index"], next);
+        let days = [1, 3, 7, 14, 30][next as usize];
+        let date = (review_api::app::today() + chrono::Days::new(days)).to_string();
+        assert_eq!(r.json["next_review_date"], date.as_str());
+        assert_eq!(
+            (r.json["content_id"].as_i64(), r.json["is_active"].as_bool()),
+            (Some(cid), Some(true))
+        );
+        rows.push(interval);
+        assert_eq!(history(cid).await, rows, "history records the interval the review was done at");
+        interval = next;
+    }
+    assert_eq!(interval, 4, "ran up to the last interval and stayed there");
+
+    // A completion of another user's content: 404, no history row written.
+    let foreign = content_ids(&env.get("/api/review/today/", &env.tokens[1]).await.json)[0];
+    let r = env
+        .send(
+            Method::POST,
+            "/api/review/complete/",
+            t,
+            json!({"content_id": foreign, "remembered": true}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let n: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM review_history WHERE user_id = $1 AND content_id = $2")
+            .bind(uid)
+            .bind(foreign)
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        "n",
+    )
+    .unwrap();
+    assert_eq!(n, 0);
+
+    // A title edit: one statement, the response is the row as written.
+    let page = env.get("/api/content/", t).await;
+    let c = page.json["results"][0].clone();
+    let id = c["id"].as_i64().unwrap();
+    let before = all_db_queries(&env.metrics_text().await);
+    let r = env
+        .send(Method::PATCH, &format!("/api/content/{id}/"), t, json!({"title": "Edited"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(all_db_queries(&env.metrics_text().await) - before, 1, "an edit is 1 statement");
+    assert_eq!(r.json["title"], "Edited");
+    for field in ["id", "body", "category", "author", "created_at"] {
+        assert_eq!(r.json[field], c[field], "{field} unchanged");
+    }
+    assert!(r.json["updated_at"].as_i64().unwrap() >= c["updated_at"].as_i64().unwrap());
+    let d = env.get(&format!("/api/content/{id}/"), t).await;
+    assert_eq!(
+        (d.x_cache(), &d.json),
+        ("MISS", &r.json),
+        "the next read shows what the write answered"
+    );
+
+    // Unknown category on one's own content: 400, nothing written (not even the title).
+    let r = env
+        .send(
+            Method::PATCH,
+            &format!("/api/content/{id}/"),
+            t,
+            json!({"title": "Not written", "category_slug": "no-such-category"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.json);
+    assert!(r.json["error"].is_string());
+    let d = env.get(&format!("/api/content/{id}/"), t).await;
+    assert_eq!(d.json["title"], "Edited");
+    assert_eq!(d.json["category"], c["category"]);
+    // On another user's content, the same request is 404 (ownership is checked first).
+    for method in [Method::PUT, Method::PATCH] {
+        let r = env
+            .send(
+                method,
+                &format!("/api/content/{id}/"),
+                &env.tokens[1],
+                json!({"title": "x", "category_slug": "no-such-category"}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.json);
+        assert!(r.json["error"].is_string());
+    }
+    // Clearing and setting the category.
+    let r = env
+        .send(Method::PATCH, &format!("/api/content/{id}/"), t, json!({"category_slug": null}))
+        .await;
+    assert_eq!(
+        (r.status, r.json["category"].is_null(), r.json["title"].as_str()),
+        (200, true, Some("Edited"))
+    );
+    let r = env
+        .send(Method::PATCH, &format!("/api/content/{id}/"), t, json!({"category_slug": "math"}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["category"]["slug"], "math");
+    assert!(r.json["category"]["name"].is_string());
+    env.stop().await;
+}
+both_backends!(writes_statements_and_edge_cases);
+
 async fn health_and_metrics(backend: Backend) {
     let env = common::start(backend, Options::default()).await;
     let t = &env.tokens[0];
