@@ -107,8 +107,9 @@ fn push_generic(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool
     match len {
         None => ctx.out.int(0),
         Some(n) => {
-            ctx.notify(class::LIST, push_event(end), key);
+            // Reply first, then the event, as Redis's pushGenericCommand.
             ctx.out.int(n as i64);
+            ctx.notify(class::LIST, push_event(end), key);
         }
     }
     Ok(())
@@ -132,10 +133,16 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 // ---- pops: one function for every popping command ----
 
+/// What a pop took, and whether it emptied (so deleted) the list.
+struct Popped {
+    elems: Vec<Elem>,
+    emptied: bool,
+}
+
 /// Pops up to `count` elements from `end` of the list at `key`, in the order they come off.
-/// Ok(None) when there is no key; a count of 0 takes nothing and changes nothing. Notifies the pop
-/// (and "del" when the list empties, which deletes the key), as Redis's listElementsRemoved.
-fn pop_from(ctx: &Ctx<'_>, key: &[u8], end: End, count: usize) -> Result<Option<Vec<Elem>>, CmdError> {
+/// Ok(None) when there is no key; a count of 0 takes nothing and changes nothing. The caller
+/// replies, then calls [`notify_popped`] (Redis's listElementsRemoved comes after the reply).
+fn pop_from(ctx: &Ctx<'_>, key: &[u8], end: End, count: usize) -> Result<Option<Popped>, CmdError> {
     let popped = ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
         if !check_write(slot)? {
             return Ok(None);
@@ -151,20 +158,22 @@ fn pop_from(ctx: &Ctx<'_>, key: &[u8], end: End, count: usize) -> Result<Option<
         }
         Ok::<_, CmdError>(Some((popped, emptied)))
     })?;
-    Ok(popped.map(|(popped, emptied)| {
-        if !popped.is_empty() {
-            ctx.notify(class::LIST, pop_event(end), key);
-            if emptied {
-                ctx.notify(class::GENERIC, "del", key);
-            }
+    Ok(popped.map(|(elems, emptied)| Popped { elems, emptied }))
+}
+
+/// The pop's events (and "del" when it emptied the list), after the command's reply.
+fn notify_popped(ctx: &Ctx<'_>, key: &[u8], end: End, popped: &Popped) {
+    if !popped.elems.is_empty() {
+        ctx.notify(class::LIST, pop_event(end), key);
+        if popped.emptied {
+            ctx.notify(class::GENERIC, "del", key);
         }
-        popped
-    }))
+    }
 }
 
 /// Pops from the first of `keys` that holds a list (missing keys are skipped; a key of another type
 /// met before any list is an error): the key and what came off, or None if all are missing.
-fn pop_first<'k>(ctx: &Ctx<'_>, keys: &'k [Bytes], end: End, count: usize) -> Result<Option<(&'k Bytes, Vec<Elem>)>, CmdError> {
+fn pop_first<'k>(ctx: &Ctx<'_>, keys: &'k [Bytes], end: End, count: usize) -> Result<Option<(&'k Bytes, Popped)>, CmdError> {
     for key in keys {
         if let Some(popped) = pop_from(ctx, key, end, count)? {
             return Ok(Some((key, popped)));
@@ -181,14 +190,17 @@ fn pop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
         _ => return Err(CmdError::wrong_args(name)),
     };
     let popped = pop_from(ctx, &args[1], end, count.unwrap_or(1))?;
-    match (popped, count) {
+    match (&popped, count) {
         (None, None) => ctx.out.null(),
         (None, Some(_)) => ctx.out.null_array(),
-        (Some(v), None) => ctx.out.bulk(&v[0]),
-        (Some(v), Some(_)) => {
-            ctx.out.array(v.len());
-            v.iter().for_each(|e| ctx.out.bulk(e));
+        (Some(p), None) => ctx.out.bulk(&p.elems[0]),
+        (Some(p), Some(_)) => {
+            ctx.out.array(p.elems.len());
+            p.elems.iter().for_each(|e| ctx.out.bulk(e));
         }
+    }
+    if let Some(p) = &popped {
+        notify_popped(ctx, &args[1], end, p);
     }
     Ok(())
 }
@@ -206,10 +218,11 @@ fn bpop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
     let deadline = parse_timeout(&args[args.len() - 1], ctx.now)?;
     let keys = &args[1..args.len() - 1];
     match pop_first(ctx, keys, end, 1)? {
-        Some((key, v)) => {
+        Some((key, p)) => {
             ctx.out.array(2);
             ctx.out.bulk(key);
-            ctx.out.bulk(&v[0]);
+            ctx.out.bulk(&p.elems[0]);
+            notify_popped(ctx, key, end, &p);
             Ok(())
         }
         None => ctx.block(keys, deadline, TimeoutReply::NullArray),
@@ -258,7 +271,10 @@ fn mpop_reply(out: &mut Reply, key: &[u8], popped: &[Elem]) {
 pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (keys, end, count) = parse_mpop(args, 1)?;
     match pop_first(ctx, keys, end, count)? {
-        Some((key, v)) => mpop_reply(ctx.out, key, &v),
+        Some((key, p)) => {
+            mpop_reply(ctx.out, key, &p.elems);
+            notify_popped(ctx, key, end, &p);
+        }
         None => ctx.out.null_array(),
     }
     Ok(())
@@ -270,8 +286,9 @@ pub fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (keys, end, count) = parse_mpop(args, 2)?;
     let deadline = parse_timeout(&args[1], ctx.now)?;
     match pop_first(ctx, keys, end, count)? {
-        Some((key, v)) => {
-            mpop_reply(ctx.out, key, &v);
+        Some((key, p)) => {
+            mpop_reply(ctx.out, key, &p.elems);
+            notify_popped(ctx, key, end, &p);
             Ok(())
         }
         None => ctx.block(keys, deadline, TimeoutReply::NullArray),
@@ -286,19 +303,19 @@ pub fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// (the table's EXCLUSIVE flag), so the two keys change together.
 fn move_one(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> Result<bool, CmdError> {
     let (ks, db, now) = (&ctx.server.keyspace, ctx.client.db, ctx.now);
-    let out = &mut *ctx.out;
     if !ks.write(db, src, now, |slot| check_write(slot))? {
         return Ok(false);
     }
-    let src_emptied = if src == dst {
+    let (moved, src_emptied) = if src == dst {
         // A rotation: the list never empties.
-        ks.write(db, src, now, |slot| {
+        let moved = ks.write(db, src, now, |slot| {
             let l = list_mut(slot);
             let v = l.pop(from).expect("lists are never empty");
-            out.bulk(&v);
+            let moved = v.to_vec();
             l.push_elem(to, v);
+            moved
         });
-        false
+        (moved, false)
     } else {
         ks.write(db, dst, now, |slot| check_write(slot))?;
         let (v, emptied) = ks.write(db, src, now, |slot| {
@@ -310,17 +327,18 @@ fn move_one(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> Re
             }
             (v, emptied)
         });
-        out.bulk(&v);
+        let moved = v.to_vec();
         ks.write(db, dst, now, |slot| {
             if !slot.exists() {
                 slot.set(Value::List(Box::default()), Ttl::Clear);
             }
             list_mut(slot).push_elem(to, v);
         });
-        emptied
+        (moved, emptied)
     };
-    // Redis's order: the push on the destination, then the pop on the source.
+    // Redis's order (lmoveHandlePush, then the reply, then the pop's events).
     ctx.notify(class::LIST, push_event(to), dst);
+    ctx.out.bulk(&moved);
     ctx.notify(class::LIST, pop_event(from), src);
     if src_emptied {
         ctx.notify(class::GENERIC, "del", src);
@@ -508,8 +526,8 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         list_mut(slot).set(index, &args[3]);
         Ok(())
     })?;
-    ctx.notify(class::LIST, "lset", key);
     ctx.out.ok();
+    ctx.notify(class::LIST, "lset", key);
     Ok(())
 }
 

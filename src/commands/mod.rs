@@ -377,7 +377,18 @@ impl Ctx<'_> {
     /// `class` is one of `keyspace::notify::class`, `event` the event name ("lpush", "del" ...).
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
-        crate::pubsub::own_at(self.out.buf.len());
+        if self.client.subscriptions.active() {
+            crate::pubsub::own_at(self.out.buf.len());
+        }
+        self.server.keyspace.notifier.notify(class, event, self.client.db, key);
+    }
+
+    /// As [`Ctx::notify`], for an event Redis raises before reply bytes this command has already
+    /// written from `mark` on (a subscriber to its own keys gets it there).
+    pub fn notify_before(&self, mark: usize, class: u32, event: &str, key: &[u8]) {
+        if self.client.subscriptions.active() {
+            crate::pubsub::own_at(mark);
+        }
         self.server.keyspace.notifier.notify(class, event, self.client.db, key);
     }
 }
@@ -474,14 +485,23 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
     };
     // Messages the command (or eviction for it) raises for this very client go into its output
     // where they were raised, as Redis writes them.
-    crate::pubsub::own_begin(client.info.id, out.buf.len());
+    // Only a subscriber (or a transaction, which may subscribe) can be sent messages: nobody else
+    // pays for this.
+    let own = client.subscriptions.active() || client.multi.is_some();
+    if own {
+        crate::pubsub::own_begin(client.info.id, out.buf.len());
+    }
     if cmd.flags & DENYOOM != 0 && out_of_memory(server) {
-        crate::pubsub::own_end(out);
+        if own {
+            crate::pubsub::own_end(out);
+        }
         reject(server, client, out, Some(idx), &CmdError::OOM);
         return;
     }
     call_at(server, client, out, idx, args, now, start);
-    crate::pubsub::own_end(out);
+    if own {
+        crate::pubsub::own_end(out);
+    }
     if client.blocked.is_some() {
         blocking::register(server, client, args, out.resp3);
     }
@@ -521,7 +541,9 @@ pub(crate) fn call(server: &Server, client: &mut Client, out: &mut Reply, idx: u
 
 fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, args: &[Bytes], now: i64, start: Instant) {
     let cmd = &TABLE[idx];
-    crate::pubsub::own_at(out.buf.len());
+    if client.subscriptions.active() {
+        crate::pubsub::own_at(out.buf.len());
+    }
     let mut ctx = Ctx { server, client, out, now };
     let result = (cmd.handler)(&mut ctx, args);
     let failed = match result {

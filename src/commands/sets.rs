@@ -242,6 +242,7 @@ fn spop_count(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let max = max_intset(ctx);
     let mut rng = fastrand::Rng::new();
     let out = &mut *ctx.out;
+    let mark = out.buf.len();
     let emptied = ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
         let Some(s) = set_in(slot)? else {
             out.set(0);
@@ -293,7 +294,8 @@ fn spop_count(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Ok::<_, CmdError>(Some(false))
     })?;
     if let Some(emptied) = emptied {
-        ctx.notify(class::SET, "spop", key);
+        // Redis raises "spop" before it replies, "del" after.
+        ctx.notify_before(mark, class::SET, "spop", key);
         if emptied {
             ctx.notify(class::GENERIC, "del", key);
         }

@@ -264,9 +264,6 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], incr_cmd: bool) -> CmdResult 
         }
         Ok::<_, CmdError>((added, updated, processed, last))
     })?;
-    if added + updated > 0 {
-        ctx.notify(class::ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
-    }
     if flags.incr {
         if processed > 0 {
             ctx.out.double(score);
@@ -275,6 +272,10 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], incr_cmd: bool) -> CmdResult 
         }
     } else {
         ctx.out.int(if ch { added + updated } else { added });
+    }
+    // After the reply, as Redis's zaddGenericCommand.
+    if added + updated > 0 {
+        ctx.notify(class::ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
     }
     Ok(())
 }
@@ -713,7 +714,7 @@ enum PopReply {
 
 /// Pops up to `count` elements from the first of `keys` that holds a sorted set. Returns None
 /// when no key exists (the caller answers); a wrong type on the way is an error.
-fn pop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: usize) -> Result<Option<(Bytes, Popped)>, CmdError> {
+fn pop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: usize) -> Result<Option<(Bytes, Popped, bool)>, CmdError> {
     let server = ctx.server;
     let (ks, db, now) = (&server.keyspace, ctx.client.db, ctx.now);
     for key in keys {
@@ -739,17 +740,16 @@ fn pop_first(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: usize) -> Resu
             Ok::<_, CmdError>(Some((popped, emptied)))
         })?;
         if let Some((popped, emptied)) = popped {
-            ctx.notify(class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
-            if emptied {
-                ctx.notify(class::GENERIC, "del", key);
-            }
-            return Ok(Some((key.clone(), popped)));
+            return Ok(Some((key.clone(), popped, emptied)));
         }
     }
     Ok(None)
 }
 
-fn reply_popped(out: &mut Reply, key: &[u8], popped: &Popped, how: PopReply) {
+/// The reply, with the pop's events where Redis's genericZpopCommand raises them: after the
+/// headers, before the elements; "del" at the end.
+fn reply_popped(ctx: &mut Ctx<'_>, key: &[u8], popped: &Popped, emptied: bool, max: bool, how: PopReply) {
+    let out = &mut *ctx.out;
     let nested = match how {
         PopReply::Plain { nested } => {
             out.array(if nested { popped.len() } else { popped.len() * 2 });
@@ -767,12 +767,16 @@ fn reply_popped(out: &mut Reply, key: &[u8], popped: &Popped, how: PopReply) {
             true
         }
     };
+    ctx.notify(class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     for (m, s) in popped {
         if nested {
-            out.array(2);
+            ctx.out.array(2);
         }
-        out.bulk(m);
-        out.double(*s);
+        ctx.out.bulk(m);
+        ctx.out.double(*s);
+    }
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
     }
 }
 
@@ -795,7 +799,7 @@ fn zpop_minmax(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     }
     let nested = ctx.out.resp3 && count.is_some();
     match pop_first(ctx, std::slice::from_ref(key), max, count.unwrap_or(1) as usize)? {
-        Some((k, popped)) => reply_popped(ctx.out, &k, &popped, PopReply::Plain { nested }),
+        Some((k, popped, emptied)) => reply_popped(ctx, &k, &popped, emptied, max, PopReply::Plain { nested }),
         None => ctx.out.array(0),
     }
     Ok(())
@@ -813,8 +817,8 @@ fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let deadline = parse_timeout(&args[args.len() - 1], ctx.now)?;
     let keys = &args[1..args.len() - 1];
     match pop_first(ctx, keys, max, 1)? {
-        Some((k, popped)) => {
-            reply_popped(ctx.out, &k, &popped, PopReply::WithKey);
+        Some((k, popped, emptied)) => {
+            reply_popped(ctx, &k, &popped, emptied, max, PopReply::WithKey);
             Ok(())
         }
         None => ctx.block(keys, deadline, TimeoutReply::NullArray),
@@ -858,8 +862,8 @@ fn zmpop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], numkeys_idx: usize, blocking
     let keys = &args[numkeys_idx + 1..where_idx];
     let deadline = if blocking { Some(parse_timeout(&args[1], ctx.now)?) } else { None };
     match pop_first(ctx, keys, max, count)? {
-        Some((k, popped)) => {
-            reply_popped(ctx.out, &k, &popped, PopReply::Multi);
+        Some((k, popped, emptied)) => {
+            reply_popped(ctx, &k, &popped, emptied, max, PopReply::Multi);
             Ok(())
         }
         None => match deadline {
