@@ -10,7 +10,7 @@
 use bytes::Bytes;
 
 use super::blocking::{parse_timeout, TimeoutReply};
-use super::{eq_ic, parse_i64, parse_i64_strict, CmdError, CmdResult, Ctx};
+use super::{eq_ic, parse_at_least_one, parse_i64, parse_non_negative, CmdError, CmdResult, Ctx};
 use crate::keyspace::list::{clamp_range, Elem};
 use crate::keyspace::notify::class;
 use crate::keyspace::{End, Entry, List, Lookup, Slot, Ttl, Value};
@@ -67,23 +67,6 @@ fn pop_event(end: End) -> &'static str {
     match end {
         End::Head => "lpop",
         End::Tail => "rpop",
-    }
-}
-
-/// A count that must be 0 or more (Redis's getPositiveLongFromObjectOrReply): `msg` is the error
-/// for a negative or non-numeric count.
-fn parse_non_negative(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
-    match parse_i64_strict(arg) {
-        Some(n) if n >= 0 => Ok(n),
-        _ => Err(CmdError::msg(msg)),
-    }
-}
-
-/// A count that must be 1 or more (LMPOP's numkeys and COUNT).
-fn parse_positive(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
-    match parse_i64_strict(arg) {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err(CmdError::msg(msg)),
     }
 }
 
@@ -186,7 +169,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
     let name = if end == End::Head { "lpop" } else { "rpop" };
     let count = match args.len() {
         2 => None,
-        3 => Some(parse_non_negative(&args[2], "ERR value is out of range, must be positive")? as usize),
+        3 => Some(parse_non_negative(&args[2], &CmdError::NOT_POSITIVE)? as usize),
         _ => return Err(CmdError::wrong_args(name)),
     };
     let popped = pop_from(ctx, &args[1], end, count.unwrap_or(1))?;
@@ -239,7 +222,7 @@ pub fn brpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// LMPOP's arguments from `numkeys` on (`args[at]`): the keys, the end, the count.
 fn parse_mpop(args: &[Bytes], at: usize) -> Result<(&[Bytes], End, usize), CmdError> {
-    let numkeys = parse_positive(&args[at], "ERR numkeys should be greater than 0")? as u64;
+    let numkeys = parse_at_least_one(&args[at], "ERR numkeys should be greater than 0")? as u64;
     let where_at = (at as u64 + 1).saturating_add(numkeys);
     if where_at >= args.len() as u64 {
         return Err(CmdError::SYNTAX);
@@ -250,7 +233,7 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<(&[Bytes], End, usize), CmdEr
     let mut j = where_at + 1;
     while j < args.len() {
         if count.is_none() && eq_ic(&args[j], "count") && j + 1 < args.len() {
-            count = Some(parse_positive(&args[j + 1], "ERR count should be greater than 0")?);
+            count = Some(parse_at_least_one(&args[j + 1], "ERR count should be greater than 0")?);
             j += 2;
         } else {
             return Err(CmdError::SYNTAX);
@@ -447,9 +430,9 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 ));
             }
         } else if eq_ic(&args[j], "count") && more {
-            count = parse_non_negative(&args[j + 1], "ERR COUNT can't be negative")?;
+            count = parse_non_negative(&args[j + 1], &CmdError::msg("ERR COUNT can't be negative"))?;
         } else if eq_ic(&args[j], "maxlen") && more {
-            maxlen = parse_non_negative(&args[j + 1], "ERR MAXLEN can't be negative")?;
+            maxlen = parse_non_negative(&args[j + 1], &CmdError::msg("ERR MAXLEN can't be negative"))?;
         } else {
             return Err(CmdError::SYNTAX);
         }

@@ -321,6 +321,7 @@ impl CmdError {
     pub const TOO_BIG: CmdError = CmdError(Cow::Borrowed("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
     pub const NOAUTH: CmdError = CmdError(Cow::Borrowed("NOAUTH Authentication required."));
     pub const OOM: CmdError = CmdError(Cow::Borrowed("OOM command not allowed when used memory > 'maxmemory'."));
+    pub const NOT_POSITIVE: CmdError = CmdError(Cow::Borrowed("ERR value is out of range, must be positive"));
     pub const WRONGPASS: CmdError = CmdError(Cow::Borrowed("WRONGPASS invalid username-password pair or user is disabled."));
 
     pub fn msg(s: impl Into<String>) -> CmdError {
@@ -616,6 +617,17 @@ pub fn parse_f64(arg: &[u8]) -> Result<f64, CmdError> {
         return Err(CmdError::NOT_FLOAT);
     }
     Ok(v)
+}
+
+/// A count that must be 0 or more (Redis's getPositiveLongFromObjectOrReply); `msg` answers a
+/// negative or non-numeric one (NOT_POSITIVE where Redis gives no message of its own).
+pub fn parse_non_negative(arg: &[u8], msg: &CmdError) -> Result<i64, CmdError> {
+    parse_i64_strict(arg).filter(|n| *n >= 0).ok_or_else(|| msg.clone())
+}
+
+/// A count that must be 1 or more (getRangeLongFromObjectOrReply(1, LONG_MAX): numkeys, COUNT).
+pub fn parse_at_least_one(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
+    parse_i64_strict(arg).filter(|n| *n >= 1).ok_or(CmdError(Cow::Borrowed(msg)))
 }
 
 /// Redis's getIntFromObjectOrReply: an integer that must fit in 32 bits.

@@ -191,14 +191,6 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Parses SPOP's count: any bad value is "out of range, must be positive", as in Redis.
-fn parse_pop_count(arg: &[u8]) -> Result<u64, CmdError> {
-    match parse_i64_strict(arg) {
-        Some(n) if n >= 0 => Ok(n as u64),
-        _ => Err(CmdError::msg("ERR value is out of range, must be positive")),
-    }
-}
-
 pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         2 => {}
@@ -237,7 +229,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 const SPOP_MOVE_STRATEGY_MUL: u64 = 5;
 
 fn spop_count(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let count = parse_pop_count(&args[2])?;
+    let count = super::parse_non_negative(&args[2], &CmdError::NOT_POSITIVE)? as u64;
     let key = &args[1];
     let max = max_intset(ctx);
     let mut rng = fastrand::Rng::new();

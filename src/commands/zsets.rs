@@ -130,22 +130,6 @@ fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, CmdError> {
     })
 }
 
-/// Redis's getPositiveLongFromObjectOrReply without a custom message.
-fn parse_positive(arg: &[u8]) -> Result<i64, CmdError> {
-    match super::parse_i64_strict(arg) {
-        Some(n) if n >= 0 => Ok(n),
-        _ => Err(CmdError::msg("ERR value is out of range, must be positive")),
-    }
-}
-
-/// getRangeLongFromObjectOrReply(1, LONG_MAX) with its message for every failure.
-fn parse_at_least_one(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
-    match super::parse_i64_strict(arg) {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err(CmdError::msg(msg)),
-    }
-}
-
 // ---- replies ----
 
 /// Members with optional scores: RESP2 flat, RESP3 [member, score] pairs.
@@ -785,7 +769,7 @@ fn zpop_minmax(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
         return Err(CmdError::SYNTAX);
     }
     let count = match args.get(2) {
-        Some(a) => Some(parse_positive(a)?),
+        Some(a) => Some(super::parse_non_negative(a, &CmdError::NOT_POSITIVE)?),
         None => None,
     };
     let key = &args[1];
@@ -835,7 +819,7 @@ pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// zmpopGenericCommand: `numkeys_idx` is 1 for ZMPOP, 2 for BZMPOP (after the timeout).
 fn zmpop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], numkeys_idx: usize, blocking: bool) -> CmdResult {
-    let numkeys = parse_at_least_one(&args[numkeys_idx], "ERR numkeys should be greater than 0")?;
+    let numkeys = super::parse_at_least_one(&args[numkeys_idx], "ERR numkeys should be greater than 0")?;
     let where_idx = (numkeys_idx as i64).saturating_add(numkeys).saturating_add(1);
     if where_idx >= args.len() as i64 {
         return Err(CmdError::SYNTAX);
@@ -852,7 +836,7 @@ fn zmpop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], numkeys_idx: usize, blocking
     let mut j = where_idx + 1;
     while j < args.len() {
         if count.is_none() && eq_ic(&args[j], "count") && j + 1 < args.len() {
-            count = Some(parse_at_least_one(&args[j + 1], "ERR count should be greater than 0")?);
+            count = Some(super::parse_at_least_one(&args[j + 1], "ERR count should be greater than 0")?);
             j += 2;
         } else {
             return Err(CmdError::SYNTAX);
