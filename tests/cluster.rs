@@ -50,6 +50,17 @@ async fn cluster_replies_and_errors_as_redis() {
     )
     .await;
     r.roundtrip(b"GET a\r\n", b"$-1\r\n").await;
+    // Keys that follow a count are checked too (Redis's keynum key specs).
+    for cmd in [
+        &b"LMPOP 2 a b LEFT\r\n"[..],
+        b"ZUNIONSTORE {t}d 2 {t}a b\r\n",
+        b"SINTERCARD 2 a b\r\n",
+    ] {
+        r.roundtrip(cmd, b"-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+            .await;
+    }
+    r.roundtrip(b"LMPOP 2 {t}a {t}b LEFT\r\n", b"*-1\r\n").await;
+    r.roundtrip(b"ZUNIONSTORE {t}d 2 {t}a {t}b\r\n", b":0\r\n").await;
     let port = h.addr.port();
     let slots = format!(
         "*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n$9\r\n127.0.0.1\r\n:{port}\r\n$40\r\n{}\r\n*0\r\n",

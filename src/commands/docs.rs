@@ -202,8 +202,11 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
             return Err(CmdError::msg("ERR Invalid number of arguments specified for command"));
         }
-        if cmd.first_key == 0 {
+        if !cmd.takes_keys() {
             return Err(CmdError::msg("ERR The command has no key arguments"));
+        }
+        if cmd.counted_keys(cmd_args).is_none() {
+            return Err(CmdError::msg("ERR Invalid arguments specified for command"));
         }
         let keys: Vec<&Bytes> = cmd.keys(cmd_args).collect();
         out.array(keys.len());

@@ -62,6 +62,9 @@ pub struct Command {
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
+    /// Commands whose keys follow a count (LMPOP 2 a b, ZUNIONSTORE d 2 a b: Redis's "keynum" key
+    /// specs): the count's position; 0 for none.
+    pub keynum: usize,
     pub handler: Handler,
 }
 
@@ -73,12 +76,33 @@ impl Command {
         let (first, step) = (self.first_key, self.step.max(1) as usize);
         // No keys (first 0) gives an empty range.
         let last = if first == 0 { -1 } else { last };
-        (first.max(1)..=last).step_by(step).filter_map(move |p| args.get(p as usize))
+        let fixed = (first.max(1)..=last).step_by(step).filter_map(move |p| args.get(p as usize));
+        fixed.chain(self.counted_keys(args).unwrap_or_default())
+    }
+
+    /// Whether the command names keys at all (COMMAND GETKEYS refuses those that do not).
+    pub fn takes_keys(&self) -> bool {
+        self.first_key != 0 || self.keynum != 0
+    }
+
+    /// The keys after the count: None when the count is not a number of keys the call holds
+    /// (the command itself then answers with its own error).
+    pub fn counted_keys<'a>(&self, args: &'a [Bytes]) -> Option<&'a [Bytes]> {
+        if self.keynum == 0 {
+            return Some(&[]);
+        }
+        let n = parse_i64_strict(args.get(self.keynum)?).filter(|n| *n >= 1)?;
+        let start = self.keynum + 1;
+        let end = start.checked_add(usize::try_from(n).ok()?)?;
+        args.get(start..end)
     }
 }
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $handler:path) => {
+        cmd!($name, $arity, $flags, $first, $last, $step, $handler, keynum = 0)
+    };
+    ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $handler:path, keynum = $keynum:expr) => {
         Command {
             name: $name,
             arity: $arity,
@@ -86,6 +110,7 @@ macro_rules! cmd {
             first_key: $first,
             last_key: $last,
             step: $step,
+            keynum: $keynum,
             handler: $handler,
         }
     };
@@ -159,12 +184,12 @@ static TABLE: &[Command] = &[
     cmd!("lmove", 5, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::lmove),
     cmd!("rpoplpush", 3, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::rpoplpush),
     // LMPOP and BLMPOP take their keys after numkeys (movable keys: none by position).
-    cmd!("lmpop", -4, WRITE | EXCLUSIVE, 0, 0, 0, lists::lmpop),
+    cmd!("lmpop", -4, WRITE | EXCLUSIVE, 0, 0, 0, lists::lmpop, keynum = 1),
     cmd!("blpop", -3, WRITE | EXCLUSIVE, 1, -2, 1, lists::blpop),
     cmd!("brpop", -3, WRITE | EXCLUSIVE, 1, -2, 1, lists::brpop),
     cmd!("blmove", 6, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::blmove),
     cmd!("brpoplpush", 4, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::brpoplpush),
-    cmd!("blmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, lists::blmpop),
+    cmd!("blmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, lists::blmpop, keynum = 2),
     // keys
     cmd!("del", -2, WRITE | EXCLUSIVE, 1, -1, 1, keys::del),
     cmd!("unlink", -2, WRITE | FAST | EXCLUSIVE, 1, -1, 1, keys::del),
@@ -200,7 +225,7 @@ static TABLE: &[Command] = &[
     cmd!("sinterstore", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, sets::sinterstore),
     cmd!("sunionstore", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, sets::sunionstore),
     cmd!("sdiffstore", -3, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, sets::sdiffstore),
-    cmd!("sintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, sets::sintercard),
+    cmd!("sintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, sets::sintercard, keynum = 1),
     cmd!("sscan", -3, READONLY, 1, 1, 1, sets::sscan),
     // expiry
     cmd!("expire", -3, WRITE | FAST, 1, 1, 1, expire::expire),
@@ -247,15 +272,42 @@ static TABLE: &[Command] = &[
     cmd!("zpopmax", -2, WRITE | FAST, 1, 1, 1, zsets::zpopmax),
     cmd!("bzpopmin", -3, WRITE | FAST | EXCLUSIVE, 1, -2, 1, zsets::bzpopmin),
     cmd!("bzpopmax", -3, WRITE | FAST | EXCLUSIVE, 1, -2, 1, zsets::bzpopmax),
-    cmd!("zmpop", -4, WRITE | EXCLUSIVE, 0, 0, 0, zsets::zmpop),
-    cmd!("bzmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, zsets::bzmpop),
-    cmd!("zunionstore", -4, WRITE | DENYOOM | EXCLUSIVE, 1, 1, 1, zsets::zunionstore),
-    cmd!("zinterstore", -4, WRITE | DENYOOM | EXCLUSIVE, 1, 1, 1, zsets::zinterstore),
-    cmd!("zdiffstore", -4, WRITE | DENYOOM | EXCLUSIVE, 1, 1, 1, zsets::zdiffstore),
-    cmd!("zunion", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zunion),
-    cmd!("zinter", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zinter),
-    cmd!("zdiff", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zdiff),
-    cmd!("zintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zintercard),
+    cmd!("zmpop", -4, WRITE | EXCLUSIVE, 0, 0, 0, zsets::zmpop, keynum = 1),
+    cmd!("bzmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, zsets::bzmpop, keynum = 2),
+    cmd!(
+        "zunionstore",
+        -4,
+        WRITE | DENYOOM | EXCLUSIVE,
+        1,
+        1,
+        1,
+        zsets::zunionstore,
+        keynum = 2
+    ),
+    cmd!(
+        "zinterstore",
+        -4,
+        WRITE | DENYOOM | EXCLUSIVE,
+        1,
+        1,
+        1,
+        zsets::zinterstore,
+        keynum = 2
+    ),
+    cmd!(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM | EXCLUSIVE,
+        1,
+        1,
+        1,
+        zsets::zdiffstore,
+        keynum = 2
+    ),
+    cmd!("zunion", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zunion, keynum = 1),
+    cmd!("zinter", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zinter, keynum = 1),
+    cmd!("zdiff", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zdiff, keynum = 1),
+    cmd!("zintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zintercard, keynum = 1),
     cmd!("zrandmember", -2, READONLY, 1, 1, 1, zsets::zrandmember),
     cmd!("zscan", -3, READONLY, 1, 1, 1, zsets::zscan),
     // transactions
