@@ -97,3 +97,22 @@ async fn debug_advance_clock_over_the_wire_needs_enable_debug_command() {
         .unwrap();
     h.stop().await;
 }
+
+/// Start-up as a test suite sees it: spawn, answer a PING, stop; twenty times. The time is printed
+/// (README figure), not asserted: timing on shared machines belongs in benchmarks.
+#[test]
+fn spawn_answers_at_once_and_stops_cleanly_repeatedly() {
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let server = respite::spawn(respite::Config::default()).unwrap();
+        let mut con = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
+        let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+        assert_eq!(pong, "PONG");
+        took.push(started.elapsed());
+        drop(con);
+        drop(server);
+    }
+    took.sort();
+    eprintln!("spawn + connect + PING: median {:?}, max {:?} over 20", took[10], took[19]);
+}
