@@ -269,3 +269,68 @@ async fn sorted_set_pops_block_too() {
     assert_eq!(left, 1);
     h.stop().await;
 }
+
+/// As Redis 7.0 (checked with redis-cli against redis-server 7.0.15): a client blocked on several
+/// keys is served from the key that became ready first, not from the first of its keys, and a key
+/// of another type among them is passed over.
+#[tokio::test]
+async fn served_from_the_key_that_became_ready() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let waiter = spawn_blocking(h.addr, redis::cmd("BLPOP").arg("a").arg("b").arg(0).clone());
+    until_blocked(&mut c, 1).await;
+    let _: () = redis::cmd("SET").arg("a").arg("str").query_async(&mut c).await.unwrap();
+    let _: i64 = redis::cmd("RPUSH").arg("b").arg("x").query_async(&mut c).await.unwrap();
+    assert_eq!(reply(waiter).await.unwrap(), redis::Value::Array(vec![bulk("b"), bulk("x")]));
+    let _: () = redis::cmd("DEL").arg("a").query_async(&mut c).await.unwrap();
+
+    // b becomes ready before a inside one transaction: served from b.
+    let waiter = spawn_blocking(h.addr, redis::cmd("BLPOP").arg("a").arg("b").arg(0).clone());
+    until_blocked(&mut c, 1).await;
+    let _: (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("b")
+        .arg("1")
+        .cmd("RPUSH")
+        .arg("a")
+        .arg("2")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(reply(waiter).await.unwrap(), redis::Value::Array(vec![bulk("b"), bulk("1")]));
+    let _: i64 = redis::cmd("DEL").arg("a").arg("b").query_async(&mut c).await.unwrap();
+
+    // BLMPOP likewise, with its count.
+    let waiter = spawn_blocking(
+        h.addr,
+        redis::cmd("BLMPOP")
+            .arg(0)
+            .arg(2)
+            .arg("a")
+            .arg("b")
+            .arg("LEFT")
+            .arg("COUNT")
+            .arg(5)
+            .clone(),
+    );
+    until_blocked(&mut c, 1).await;
+    let _: (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("b")
+        .arg(&["1", "2"])
+        .cmd("RPUSH")
+        .arg("a")
+        .arg("3")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply(waiter).await.unwrap(),
+        redis::Value::Array(vec![bulk("b"), redis::Value::Array(vec![bulk("1"), bulk("2")])])
+    );
+    let left: Vec<String> = redis::cmd("LRANGE").arg("a").arg(0).arg(-1).query_async(&mut c).await.unwrap();
+    assert_eq!(left, ["3"]);
+    h.stop().await;
+}

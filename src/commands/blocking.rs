@@ -100,8 +100,10 @@ pub(crate) fn register(server: &Server, client: &mut Client, args: &[Bytes], res
 }
 
 /// Serves the clients waiting on keys that writes made ready, oldest first per key, by re-running
-/// their commands; repeats while serving makes more keys ready (BLMOVE pushes). Runs with the world
-/// lock held exclusively, so a re-run multi-key command is as atomic as when it first ran.
+/// their commands on that key alone (Redis 7.0 serves a client from the key that became ready,
+/// not from the first of its keys); repeats while serving makes more keys ready (BLMOVE pushes).
+/// Runs with the world lock held exclusively, so a re-run multi-key command is as atomic as when it
+/// first ran.
 pub(crate) fn serve_ready(server: &Server) {
     let blocking = &server.keyspace.blocking;
     for _round in 0..1000 {
@@ -116,10 +118,16 @@ pub(crate) fn serve_ready(server: &Server) {
                     continue;
                 }
                 let Some(idx) = super::lookup(&w.args[0]) else { continue };
+                let cmd = &super::table()[idx];
+                // A key that now holds another type (or nothing) does not serve this client.
+                if !holds_what_it_waits_for(server, cmd, db, &key) {
+                    continue;
+                }
+                let args = on_one_key(cmd, &w.args, &key);
                 let mut proxy = Client::new(w.client.clone(), true);
                 proxy.db = w.db;
                 let mut out = Reply::new_empty(w.resp3);
-                super::call(server, &mut proxy, &mut out, idx, &w.args);
+                super::call(server, &mut proxy, &mut out, idx, &args);
                 if proxy.blocked.is_some() {
                     // Nothing to serve: the key is empty again, so later waiters wait too.
                     break;
@@ -131,6 +139,47 @@ pub(crate) fn serve_ready(server: &Server) {
             }
         }
     }
+}
+
+/// Whether `key` holds the type the blocking command pops from (a list, or a sorted set for the
+/// BZ* commands), as Redis checks before serving.
+fn holds_what_it_waits_for(server: &Server, cmd: &super::Command, db: usize, key: &[u8]) -> bool {
+    let zset = cmd.name.starts_with("bz");
+    let now = server.keyspace.clock.now_ms();
+    server.keyspace.read(db, key, now, crate::keyspace::Lookup::Peek, |e| {
+        e.is_some_and(|e| {
+            if zset {
+                e.value.as_zset().is_some()
+            } else {
+                e.value.as_list().is_some()
+            }
+        })
+    })
+}
+
+/// The blocked command's arguments narrowed to the one ready key: `BLPOP a b 0` served from `b`
+/// runs as `BLPOP b 0`, `BLMPOP 0 2 a b LEFT` as `BLMPOP 0 1 b LEFT`. Commands with one source
+/// (BLMOVE) are left as they are.
+fn on_one_key(cmd: &super::Command, args: &[Bytes], key: &Bytes) -> Vec<Bytes> {
+    if cmd.keynum > 0 {
+        let Some(keys) = cmd.counted_keys(args) else { return args.to_vec() };
+        let rest = cmd.keynum + 1 + keys.len();
+        let mut v = args[..cmd.keynum].to_vec();
+        v.push(Bytes::from_static(b"1"));
+        v.push(key.clone());
+        v.extend_from_slice(&args[rest..]);
+        return v;
+    }
+    // BLPOP/BRPOP/BZPOPMIN/BZPOPMAX: the keys run up to the timeout (last key -2). BLMOVE and
+    // BRPOPLPUSH name a source and a destination: only the source is waited on; left whole.
+    if cmd.first_key <= 0 || cmd.last_key >= 0 {
+        return args.to_vec();
+    }
+    let last = args.len() as i32 + cmd.last_key;
+    let mut v = args[..cmd.first_key as usize].to_vec();
+    v.push(key.clone());
+    v.extend_from_slice(&args[last as usize + 1..]);
+    v
 }
 
 /// Ends a wait that was not served: the deadline passed, or CLIENT UNBLOCK. Returns the reply the
