@@ -182,7 +182,9 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
             };
             let (mut readable, mut writable) = (false, false);
             tokio::select! {
-                _ = info.mailbox.wake.notified(), if !backed_up => {
+                // Only a subscriber gets mail here (a blocked client waits in wait_unblocked): others
+                // never register with the Notify, which costs a lock per wait.
+                _ = info.mailbox.wake.notified(), if !backed_up && client.subscriptions.active() => {
                     info.mailbox.drain_into(&mut out.reply.buf);
                     writable = true;
                 }
