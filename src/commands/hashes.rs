@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::keys::parse_cursor;
-use super::{eq_ic, parse_f64, parse_i64, parse_i64_strict, CmdError, CmdResult, Ctx};
+use super::{parse_f64, parse_i64, parse_i64_strict, CmdError, CmdResult, Ctx};
 use crate::keyspace::notify::class;
 use crate::keyspace::{Entry, Hash, ListpackLimits, Lookup, Slot, Ttl, Value};
 use crate::protocol::Reply;
@@ -289,9 +289,6 @@ fn rand_pair(out: &mut Reply, f: &[u8], v: &[u8], withvalues: bool) {
     }
 }
 
-/// Largest negative HRANDFIELD count served (about 100 MB of reply at the smallest fields).
-const MAX_DRAWS: i64 = 1 << 24;
-
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if args.len() == 2 {
@@ -302,27 +299,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             |h, out| out.bulk_or_null(h.random(&mut rng).map(|(f, _)| f)),
         );
     }
-    let count = parse_i64(&args[2])?;
-    if count == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    let withvalues = match args.len() {
-        3 => false,
-        4 if eq_ic(&args[3], "withvalues") => true,
-        _ => return Err(CmdError::SYNTAX),
-    };
-    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(CmdError::msg("ERR value is out of range"));
-    }
-    // Repeated draws are not bounded by the hash's size, and a reply is built whole before it is
-    // sent: Redis would allocate without end for a count like -1e15; respite refuses.
-    if count < -MAX_DRAWS {
-        return Err(CmdError::msg(format!(
-            "ERR value is out of range: at most {MAX_DRAWS} repeated draws"
-        )));
-    }
+    let (count, withvalues) = super::parse_random_count(args, Some("withvalues"))?;
     read_hash(
         ctx,
         &args[1],

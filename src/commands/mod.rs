@@ -682,6 +682,37 @@ pub fn parse_at_least_one(arg: &[u8], msg: &'static str) -> Result<i64, CmdError
     parse_i64_strict(arg).filter(|n| *n >= 1).ok_or(CmdError(Cow::Borrowed(msg)))
 }
 
+/// Largest negative count HRANDFIELD, SRANDMEMBER and ZRANDMEMBER serve (about 100 MB of reply at
+/// the smallest members): repeated draws are not bounded by the size of the key and a reply is
+/// built whole, so Redis runs out of memory on a count like -1e15; respite refuses.
+pub const MAX_DRAWS: i64 = 1 << 24;
+
+/// The count of HRANDFIELD / SRANDMEMBER / ZRANDMEMBER (negative: draws may repeat) with Redis's
+/// errors, and whether `with` (WITHVALUES, WITHSCORES; None where the command has no such word)
+/// follows it.
+pub fn parse_random_count(args: &[Bytes], with: Option<&str>) -> Result<(i64, bool), CmdError> {
+    let count = parse_i64(&args[2])?;
+    if count == i64::MIN {
+        return Err(CmdError::msg(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let flag = match (args.len(), with) {
+        (3, _) => false,
+        (4, Some(word)) if eq_ic(&args[3], word) => true,
+        _ => return Err(CmdError::SYNTAX),
+    };
+    if flag && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(CmdError::msg("ERR value is out of range"));
+    }
+    if count < -MAX_DRAWS {
+        return Err(CmdError::msg(format!(
+            "ERR value is out of range: at most {MAX_DRAWS} repeated draws"
+        )));
+    }
+    Ok((count, flag))
+}
+
 /// Redis's getIntFromObjectOrReply: an integer that must fit in 32 bits.
 pub fn parse_i32(arg: &[u8]) -> Result<i64, CmdError> {
     let n = parse_i64_strict(arg).ok_or(CmdError::NOT_INT)?;
@@ -753,4 +784,36 @@ pub fn disconnect(server: &Server, client: &mut Client) {
         blocking::end_wait(server, &w, Vec::new());
     }
     *client.info.blocked.lock() = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<Bytes> {
+        line.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+    }
+
+    /// HRANDFIELD, SRANDMEMBER and ZRANDMEMBER share their count's errors (texts from Redis 7.0.15).
+    #[test]
+    fn random_counts_parse_as_redis() {
+        assert_eq!(parse_random_count(&args("X k 5"), None), Ok((5, false)));
+        assert_eq!(parse_random_count(&args("X k -3 WITHSCORES"), Some("withscores")), Ok((-3, true)));
+        assert_eq!(
+            parse_random_count(&args("X k 1 WITHVALUES"), Some("withscores")),
+            Err(CmdError::SYNTAX)
+        );
+        assert_eq!(parse_random_count(&args("X k x"), None), Err(CmdError::NOT_INT));
+        let err = |line: &str, with| parse_random_count(&args(line), with).unwrap_err().0.into_owned();
+        assert!(err("X k -9223372036854775808", None).contains("must between -9223372036854775807"));
+        assert_eq!(
+            err("X k -9223372036854775807 WITHVALUES", Some("withvalues")),
+            "ERR value is out of range"
+        );
+        assert_eq!(
+            err("X k -16777217", None),
+            "ERR value is out of range: at most 16777216 repeated draws"
+        );
+        assert_eq!(parse_random_count(&args("X k -16777216"), None), Ok((-16777216, false)));
+    }
 }

@@ -295,11 +295,6 @@ fn spop_count(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Largest negative SRANDMEMBER count served (about 100 MB of reply at the smallest members).
-/// Redis tries to build any reply it is asked for and runs out of memory on a count like -1e15;
-/// respite refuses.
-const MAX_DRAWS: i64 = 1 << 24;
-
 /// How much bigger than the count a set must be for SRANDMEMBER to draw at random rather than
 /// shuffle (Redis's SRANDMEMBER_SUB_STRATEGY_MUL).
 const SRANDMEMBER_SUB_STRATEGY_MUL: u64 = 3;
@@ -318,17 +313,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         3 => {}
         _ => return Err(CmdError::SYNTAX),
     }
-    let count = parse_i64_strict(&args[2]).ok_or(CmdError::NOT_INT)?;
-    if count == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    if count < -MAX_DRAWS {
-        return Err(CmdError::msg(format!(
-            "ERR value is out of range: at most {MAX_DRAWS} repeated draws"
-        )));
-    }
+    let (count, _) = super::parse_random_count(args, None)?;
     read_set(
         ctx,
         &args[1],

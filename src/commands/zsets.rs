@@ -1162,9 +1162,6 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 // ---- ZRANDMEMBER / ZSCAN ----
 
-/// Largest negative ZRANDMEMBER count served (as HRANDFIELD: the reply is built whole).
-const MAX_DRAWS: i64 = 1 << 24;
-
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if args.len() == 2 {
@@ -1175,25 +1172,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             |z, out| out.bulk_or_null(z.random(&mut rng).map(|(m, _)| m)),
         );
     }
-    let count = parse_i64(&args[2])?;
-    if count == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    let withscores = match args.len() {
-        3 => false,
-        4 if eq_ic(&args[3], "withscores") => true,
-        _ => return Err(CmdError::SYNTAX),
-    };
-    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(CmdError::msg("ERR value is out of range"));
-    }
-    if count < -MAX_DRAWS {
-        return Err(CmdError::msg(format!(
-            "ERR value is out of range: at most {MAX_DRAWS} repeated draws"
-        )));
-    }
+    let (count, withscores) = super::parse_random_count(args, Some("withscores"))?;
     read_zset(
         ctx,
         &args[1],
