@@ -190,38 +190,7 @@ pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let (removed, emptied) = ctx.server.keyspace.write(ctx.client.db, &args[1], ctx.now, |slot| {
-        if !check_write(slot)? {
-            return Ok((0, false));
-        }
-        // Nothing to remove: no modification (WATCH stays clean), as in Redis.
-        let fields = &args[2..];
-        let h = slot.get().and_then(|e| e.value.as_hash()).expect("checked");
-        if !fields.iter().any(|f| h.get(f).is_some()) {
-            return Ok((0, false));
-        }
-        let h = slot.get_mut().and_then(|e| e.value.as_hash_mut()).expect("checked");
-        let mut n = 0;
-        for f in fields {
-            n += h.remove(f) as i64;
-            if h.is_empty() {
-                break;
-            }
-        }
-        let emptied = h.is_empty();
-        if emptied {
-            slot.remove();
-        }
-        Ok::<_, CmdError>((n, emptied))
-    })?;
-    if removed > 0 {
-        ctx.notify(class::HASH, "hdel", &args[1]);
-    }
-    if emptied {
-        ctx.notify(class::GENERIC, "del", &args[1]);
-    }
-    ctx.out.int(removed);
-    Ok(())
+    super::remove_members(ctx, args, Value::as_hash, Value::as_hash_mut, class::HASH, "hdel")
 }
 
 pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -776,6 +776,49 @@ pub fn sub_arity(args: &[Bytes], arity: i32, fullname: &str) -> CmdResult {
     }
 }
 
+/// HDEL, SREM and ZREM: removes `args[2..]` from the container at `args[1]` (`view`/`view_mut` pick
+/// the type; another type is WRONGTYPE). When none of them is there nothing is modified (WATCH stays
+/// clean), as in Redis; a container left empty is deleted. Raises `event` (and "del") before the
+/// count is replied, as t_hash.c / t_set.c / t_zset.c do.
+pub(crate) fn remove_members<C: crate::keyspace::Members>(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    view: fn(&crate::keyspace::Value) -> Option<&C>,
+    view_mut: fn(&mut crate::keyspace::Value) -> Option<&mut C>,
+    class: u32,
+    event: &str,
+) -> CmdResult {
+    let (key, members) = (&args[1], &args[2..]);
+    let (removed, emptied) = ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
+        let Some(entry) = slot.get() else { return Ok((0, false)) };
+        let c = view(&entry.value).ok_or(CmdError::WRONGTYPE)?;
+        if !members.iter().any(|m| c.has(m)) {
+            return Ok((0, false));
+        }
+        let c = slot.get_mut().and_then(|e| view_mut(&mut e.value)).expect("checked above");
+        let mut n = 0;
+        for m in members {
+            n += c.take(m) as i64;
+            if c.is_empty() {
+                break;
+            }
+        }
+        let emptied = c.is_empty();
+        if emptied {
+            slot.remove();
+        }
+        Ok::<_, CmdError>((n, emptied))
+    })?;
+    if removed > 0 {
+        ctx.notify(class, event, key);
+        if emptied {
+            ctx.notify(crate::keyspace::notify::class::GENERIC, "del", key);
+        }
+    }
+    ctx.out.int(removed);
+    Ok(())
+}
+
 /// Cleans up after a client leaves (its WATCHes).
 pub fn disconnect(server: &Server, client: &mut Client) {
     transactions::unwatch_all(&server.keyspace, client);

@@ -71,37 +71,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
-    let (removed, emptied) = ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
-        let Some(s) = set_in(slot)? else {
-            return Ok((0, false));
-        };
-        // Nothing to remove: no modification (WATCH stays clean), as in Redis.
-        if !args[2..].iter().any(|m| s.contains(m)) {
-            return Ok((0, false));
-        }
-        let s = set_mut(slot);
-        let mut n = 0;
-        for m in &args[2..] {
-            n += s.remove(m) as i64;
-            if s.is_empty() {
-                break;
-            }
-        }
-        let emptied = s.is_empty();
-        if emptied {
-            slot.remove();
-        }
-        Ok::<_, CmdError>((n, emptied))
-    })?;
-    if removed > 0 {
-        ctx.notify(class::SET, "srem", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
-    }
-    ctx.out.int(removed);
-    Ok(())
+    super::remove_members(ctx, args, Value::as_set, Value::as_set_mut, class::SET, "srem")
 }
 
 pub fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

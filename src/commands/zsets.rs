@@ -275,37 +275,7 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 // ---- ZREM / ZCARD / ZSCORE / ZMSCORE / ZRANK ----
 
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
-    let (deleted, emptied) = ctx.server.keyspace.write(ctx.client.db, key, ctx.now, |slot| {
-        let Some(z) = existing(slot)? else {
-            return Ok((0, false));
-        };
-        let members = &args[2..];
-        if !members.iter().any(|m| z.score(m).is_some()) {
-            return Ok((0, false));
-        }
-        let z = zset_mut(slot);
-        let mut n = 0;
-        for m in members {
-            n += z.remove(m) as i64;
-            if z.is_empty() {
-                break;
-            }
-        }
-        let emptied = z.is_empty();
-        if emptied {
-            slot.remove();
-        }
-        Ok::<_, CmdError>((n, emptied))
-    })?;
-    if deleted > 0 {
-        ctx.notify(class::ZSET, "zrem", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
-    }
-    ctx.out.int(deleted);
-    Ok(())
+    super::remove_members(ctx, args, Value::as_zset, Value::as_zset_mut, class::ZSET, "zrem")
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

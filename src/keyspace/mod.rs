@@ -23,7 +23,7 @@ use crate::stats::Counter;
 use dict::{Dict, Hasher, Node};
 pub use list::{End, List};
 pub use set::Set;
-pub use value::{Entry, Hash, ListpackLimits, Value};
+pub use value::{Entry, Hash, ListpackLimits, Members, Value};
 pub use watch::WatchFlag;
 pub use zset::ZSet;
 

@@ -34,6 +34,50 @@ pub struct ListpackLimits {
 /// A field name or value, exact size.
 pub type Bytes = Box<[u8]>;
 
+/// What removing members by name needs of a container (HDEL, SREM, ZREM share one command body).
+pub trait Members {
+    fn has(&self, member: &[u8]) -> bool;
+    /// Removes `member`; true if it was there.
+    fn take(&mut self, member: &[u8]) -> bool;
+    fn is_empty(&self) -> bool;
+}
+
+impl Members for Hash {
+    fn has(&self, member: &[u8]) -> bool {
+        self.get(member).is_some()
+    }
+    fn take(&mut self, member: &[u8]) -> bool {
+        self.remove(member)
+    }
+    fn is_empty(&self) -> bool {
+        Hash::is_empty(self)
+    }
+}
+
+impl Members for super::set::Set {
+    fn has(&self, member: &[u8]) -> bool {
+        self.contains(member)
+    }
+    fn take(&mut self, member: &[u8]) -> bool {
+        self.remove(member)
+    }
+    fn is_empty(&self) -> bool {
+        super::set::Set::is_empty(self)
+    }
+}
+
+impl Members for super::zset::ZSet {
+    fn has(&self, member: &[u8]) -> bool {
+        self.score(member).is_some()
+    }
+    fn take(&mut self, member: &[u8]) -> bool {
+        self.remove(member)
+    }
+    fn is_empty(&self) -> bool {
+        super::zset::ZSet::is_empty(self)
+    }
+}
+
 pub enum Hash {
     Listpack(Vec<(Bytes, Bytes)>),
     Table(Dict<Box<[u8]>>),
