@@ -13,6 +13,8 @@ use tracing::warn;
 
 use crate::client::Client;
 use crate::commands;
+use crate::keyspace::PREFETCH_BATCH;
+use crate::protocol::decode::peek_keys;
 use crate::protocol::{Decoder, Limits, Reply};
 use crate::server::Server;
 
@@ -318,13 +320,18 @@ fn run_commands(
 ) -> std::io::Result<bool> {
     decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
     let mut stalled = false;
+    let mut ran = 0usize;
     loop {
+        if ran.is_multiple_of(PREFETCH_BATCH) {
+            prefetch_keys(server, client, buf);
+        }
         decoder.limits.unauthenticated = !client.authenticated;
         match decoder.decode(buf, args) {
             Ok(true) => {
                 if args.is_empty() {
                     continue;
                 }
+                ran += 1;
                 // Messages published before this command ran go out before its reply, as Redis
                 // writes them into the subscriber's output at once (a PING after them answers
                 // after them).
@@ -357,6 +364,21 @@ fn run_commands(
     args.clear();
     out.try_flush(server, socket)?;
     Ok(stalled)
+}
+
+/// Before a pipelined batch runs, the keys of its next commands are prefetched together (see
+/// [`Keyspace::prefetch`](crate::keyspace::Keyspace::prefetch)); a lone command gains nothing.
+fn prefetch_keys(server: &Server, client: &Client, buf: &[u8]) {
+    let mut spans = [(0, 0); PREFETCH_BATCH];
+    let n = peek_keys(buf, &mut spans);
+    if n < 2 {
+        return;
+    }
+    let mut keys: [&[u8]; PREFETCH_BATCH] = [&[]; PREFETCH_BATCH];
+    for (key, &(start, end)) in keys.iter_mut().zip(&spans[..n]) {
+        *key = &buf[start..end];
+    }
+    server.keyspace.prefetch(client.db, &keys[..n]);
 }
 
 /// Sends what is left of the replies (bounded in time: a client that does not read is not waited

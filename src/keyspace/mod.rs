@@ -32,6 +32,9 @@ pub use zset::ZSet;
 pub const SHARD_BITS: u32 = 5;
 pub const SHARDS: usize = 1 << SHARD_BITS;
 
+/// Most keys [`Keyspace::prefetch`] warms at once.
+pub const PREFETCH_BATCH: usize = 16;
+
 pub struct Shard {
     pub(crate) main: Dict<Entry>,
     /// Keys that carry a TTL, so active expiry samples only those.
@@ -241,6 +244,44 @@ impl Keyspace {
     fn locate(&self, db: usize, key: &[u8]) -> (&Mutex<Shard>, u64) {
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
         (&self.dbs[db].shards[(hash >> (64 - SHARD_BITS)) as usize], hash)
+    }
+
+    /// Warms the cache lines that looking up `keys` in `db` will touch: each key's bucket slot,
+    /// then the node there, then a string value's bytes, every stage issued for all keys before
+    /// the next, so the memory loads of a pipelined batch overlap instead of stalling one after
+    /// another (those stalls were a quarter of GET's time at -P 16 over 100k keys). Hints only:
+    /// nothing is read for a command, no statistic or LRU clock moves.
+    pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
+        if db >= self.dbs.len() || keys.is_empty() {
+            return;
+        }
+        let first = self.locate(db, keys[0]);
+        let mut located = [first; PREFETCH_BATCH];
+        let n = keys.len().min(PREFETCH_BATCH);
+        for (slot, key) in located[1..n].iter_mut().zip(&keys[1..]) {
+            *slot = self.locate(db, key);
+        }
+        for &(shard, hash) in &located[..n] {
+            shard.lock().main.prefetch_bucket(hash);
+        }
+        for &(shard, hash) in &located[..n] {
+            if let Some(node) = shard.lock().main.head(hash) {
+                let at: *const dict::Node<Entry> = node;
+                dict::prefetch(at);
+                // A node with an inline key spans two cache lines.
+                dict::prefetch(at.cast::<u8>().wrapping_add(64));
+            }
+        }
+        for &(shard, hash) in &located[..n] {
+            let shard = shard.lock();
+            if let Some(node) = shard.main.head(hash).filter(|node| Dict::tag_matches(node, hash)) {
+                match &node.value.value {
+                    Value::Str(b) => dict::prefetch(b.as_ptr()),
+                    Value::StrBuf(v) => dict::prefetch(v.as_ptr()),
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// The read door.

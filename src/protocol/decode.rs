@@ -146,6 +146,43 @@ impl Decoder {
     }
 }
 
+/// The second element (for most commands, the first key) of each complete bulk array at the
+/// front of `buf`, as byte ranges into `buf`, up to `out.len()` of them; returns how many were
+/// found. A look-ahead for the keyspace's prefetch only: nothing is consumed, an element-less or
+/// one-element array counts as an empty range, and anything else (an inline command, an incomplete
+/// or malformed frame, an array of more than `PEEK_MAX_ARGS`) ends it where it is.
+pub fn peek_keys(buf: &[u8], out: &mut [(usize, usize)]) -> usize {
+    const PEEK_MAX_ARGS: i64 = 64;
+    let mut found = 0;
+    let mut pos = 0;
+    'frames: while found < out.len() && buf.get(pos) == Some(&b'*') {
+        let Ok(Some((Some(count @ 0..=PEEK_MAX_ARGS), mut at))) = length_line(buf, pos, "") else {
+            break;
+        };
+        let mut key = (0, 0);
+        for i in 0..count {
+            if buf.get(at) != Some(&b'$') {
+                break 'frames;
+            }
+            let Ok(Some((Some(len @ 0..), body))) = length_line(buf, at, "") else {
+                break 'frames;
+            };
+            let end = body.saturating_add(len as usize);
+            if end.saturating_add(2) > buf.len() {
+                break 'frames;
+            }
+            if i == 1 {
+                key = (body, end);
+            }
+            at = end + 2;
+        }
+        out[found] = key;
+        found += 1;
+        pos = at;
+    }
+    found
+}
+
 /// Parses `<prefix><integer>\r\n` at `start`. Ok(None): incomplete. The integer is None when it is
 /// not a valid integer. Returns the position after the line.
 fn length_line(buf: &[u8], start: usize, too_big: &str) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
@@ -385,5 +422,22 @@ mod tests {
         }
         assert_eq!(got, whole);
         assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn peek_keys_finds_complete_frames_only() {
+        let buf =
+            b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nk3\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$2\r\nk4";
+        let mut out = [(0, 0); 8];
+        let n = peek_keys(buf, &mut out);
+        let keys: Vec<&[u8]> = out[..n].iter().map(|&(s, e)| &buf[s..e]).collect();
+        assert_eq!(keys, vec![&b"k1"[..], b"", b"k3"]);
+        // Bounded by `out`, stopped by inline commands, bad lengths and huge arrays.
+        assert_eq!(peek_keys(buf, &mut out[..1]), 1);
+        assert_eq!(peek_keys(b"GET k\r\n", &mut out), 0);
+        assert_eq!(peek_keys(b"*2\r\n$-5\r\nGET\r\n", &mut out), 0);
+        assert_eq!(peek_keys(b"*2\r\n$99999999999999999999\r\n", &mut out), 0);
+        assert_eq!(peek_keys(b"*65\r\n$3\r\nGET\r\n", &mut out), 0);
+        assert_eq!(peek_keys(b"*0\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", &mut out), 2);
     }
 }
