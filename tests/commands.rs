@@ -34,6 +34,38 @@ async fn strings_round_trip_through_redis_rs() {
     h.stop().await;
 }
 
+/// MGET, MSET and pipelines warm their keys 16 at a time (Keyspace::prefetch): replies must not
+/// depend on where the chunks end, nor on a SELECT in the middle of a pipeline.
+#[tokio::test]
+async fn multi_key_commands_and_pipelines_across_prefetch_chunks() {
+    let h = start().await;
+    let mut c = client(h.addr).await;
+    let pairs: Vec<(String, String)> = (0..40).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+    let _: () = c.mset(&pairs).await.unwrap();
+    let _: () = c.lpush("a-list", "x").await.unwrap();
+    // 40 present, 9 missing, one of another type: 50 keys over four chunks.
+    let mut keys: Vec<String> = (0..49).map(|i| format!("k{i}")).collect();
+    keys.push("a-list".into());
+    let got: Vec<Option<String>> = c.mget(&keys).await.unwrap();
+    let want: Vec<Option<String>> = (0..50).map(|i| (i < 40).then(|| format!("v{i}"))).collect();
+    assert_eq!(got, want);
+    // 40 GETs in one pipeline, switching to db 1 (empty) after 20 and back.
+    let mut pipe = redis::pipe();
+    for i in 0..40 {
+        if i == 20 {
+            pipe.cmd("SELECT").arg(1).ignore();
+        }
+        if i == 30 {
+            pipe.cmd("SELECT").arg(0).ignore();
+        }
+        pipe.get(format!("k{i}"));
+    }
+    let got: Vec<Option<String>> = pipe.query_async(&mut c).await.unwrap();
+    let want: Vec<Option<String>> = (0..40).map(|i| (!(20..30).contains(&i)).then(|| format!("v{i}"))).collect();
+    assert_eq!(got, want);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn ttls_expire_by_themselves_without_reads() {
     let h = start().await;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{eq_ic, parse_f64, parse_i64, CmdError, CmdResult, Ctx};
 use crate::keyspace::notify::class;
-use crate::keyspace::{Entry, Lookup, Ttl, Value};
+use crate::keyspace::{Entry, Lookup, Ttl, Value, PREFETCH_BATCH};
 
 /// Longest string Redis lets a command build (proto-max-bulk-len).
 fn check_size(ctx: &Ctx<'_>, len: u64) -> CmdResult {
@@ -344,13 +344,19 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.out.array(args.len() - 1);
-    for key in &args[1..] {
-        // A miss's keymiss event goes right before its null, as Redis writes them.
-        crate::pubsub::own_at(ctx.out.buf.len());
-        let out = &mut *ctx.out;
-        ctx.server.keyspace.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| {
-            out.bulk_or_null(e.and_then(|e| e.value.as_str()));
-        });
+    // Keys far apart in memory: start their loads together, as a pipelined batch's.
+    for chunk in args[1..].chunks(PREFETCH_BATCH) {
+        if chunk.len() > 1 {
+            ctx.server.keyspace.prefetch(ctx.client.db, chunk);
+        }
+        for key in chunk {
+            // A miss's keymiss event goes right before its null, as Redis writes them.
+            crate::pubsub::own_at(ctx.out.buf.len());
+            let out = &mut *ctx.out;
+            ctx.server.keyspace.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| {
+                out.bulk_or_null(e.and_then(|e| e.value.as_str()));
+            });
+        }
     }
     Ok(())
 }
@@ -359,11 +365,17 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len().is_multiple_of(2) {
         return Err(CmdError::wrong_args("mset"));
     }
-    for pair in args[1..].chunks_exact(2) {
-        ctx.server.keyspace.write(ctx.client.db, &pair[0], ctx.now, |slot| {
-            slot.set(Value::string(&pair[1]), Ttl::Clear)
-        });
-        ctx.notify(class::STRING, "set", &pair[0]);
+    for pairs in args[1..].chunks(2 * PREFETCH_BATCH) {
+        if pairs.len() >= 4 {
+            let keys: [&[u8]; PREFETCH_BATCH] = std::array::from_fn(|i| pairs.get(2 * i).map_or(&[][..], |k| &k[..]));
+            ctx.server.keyspace.prefetch(ctx.client.db, &keys[..pairs.len() / 2]);
+        }
+        for pair in pairs.chunks_exact(2) {
+            ctx.server.keyspace.write(ctx.client.db, &pair[0], ctx.now, |slot| {
+                slot.set(Value::string(&pair[1]), Ttl::Clear)
+            });
+            ctx.notify(class::STRING, "set", &pair[0]);
+        }
     }
     ctx.out.ok();
     Ok(())

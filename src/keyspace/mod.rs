@@ -250,16 +250,17 @@ impl Keyspace {
     /// then the node there, then a string value's bytes, every stage issued for all keys before
     /// the next, so the memory loads of a pipelined batch overlap instead of stalling one after
     /// another (those stalls were a quarter of GET's time at -P 16 over 100k keys). Hints only:
-    /// nothing is read for a command, no statistic or LRU clock moves.
-    pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
+    /// nothing is read for a command, no statistic or LRU clock moves. At most `PREFETCH_BATCH`
+    /// keys are warmed; the rest of `keys` is ignored.
+    pub fn prefetch<K: AsRef<[u8]>>(&self, db: usize, keys: &[K]) {
         if db >= self.dbs.len() || keys.is_empty() {
             return;
         }
-        let first = self.locate(db, keys[0]);
+        let first = self.locate(db, keys[0].as_ref());
         let mut located = [first; PREFETCH_BATCH];
         let n = keys.len().min(PREFETCH_BATCH);
         for (slot, key) in located[1..n].iter_mut().zip(&keys[1..]) {
-            *slot = self.locate(db, key);
+            *slot = self.locate(db, key.as_ref());
         }
         for &(shard, hash) in &located[..n] {
             shard.lock().main.prefetch_bucket(hash);
