@@ -315,9 +315,7 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
     ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
         let Some(e) = e else {
-            out.array(2);
-            out.bulk(b"0");
-            out.array(0);
+            super::keys::scan_reply_head(out, 0, 0);
             return Ok(());
         };
         let h = hash_of(e)?;
@@ -335,29 +333,13 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 });
                 0
             }
-            Some(d) => {
-                // Redis's scanGenericCommand: buckets until COUNT elements or 10*COUNT steps.
-                let mut cursor = cursor;
-                let mut steps = count.saturating_mul(10);
-                let mut seen = 0;
-                loop {
-                    cursor = d.scan_step(cursor, |n| {
-                        seen += 1;
-                        if keep(&n.key) {
-                            found.push((&n.key, &n.value));
-                        }
-                    });
-                    steps -= 1;
-                    if cursor == 0 || steps == 0 || seen >= count {
-                        break;
-                    }
+            Some(d) => d.scan_batch(cursor, count, |n| {
+                if keep(&n.key) {
+                    found.push((&n.key, &n.value));
                 }
-                cursor
-            }
+            }),
         };
-        out.array(2);
-        out.bulk(itoa::Buffer::new().format(next).as_bytes());
-        out.array(found.len() * 2);
+        super::keys::scan_reply_head(out, next, found.len() * 2);
         for (f, v) in found {
             out.bulk(f);
             out.bulk(v);

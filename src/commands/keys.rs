@@ -95,6 +95,13 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
+/// The head of every SCAN-family reply: `[next cursor, [<elements> follow]]`.
+pub fn scan_reply_head(out: &mut crate::protocol::Reply, next: u64, elements: usize) {
+    out.array(2);
+    out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    out.array(elements);
+}
+
 /// The options of the SCAN family: COUNT n, MATCH pattern, and for SCAN itself TYPE t.
 pub struct ScanOptions<'a> {
     pub count: usize,
@@ -151,9 +158,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             found.push(k.into());
         }
     });
-    ctx.out.array(2);
-    ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
-    ctx.out.array(found.len());
+    scan_reply_head(ctx.out, next, found.len());
     for k in &found {
         ctx.out.bulk(k);
     }

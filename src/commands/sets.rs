@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::keys::{parse_cursor, ScanOptions};
+use super::keys::{parse_cursor, scan_reply_head, ScanOptions};
 use super::{eq_ic, parse_i64_strict, CmdError, CmdResult, Ctx};
 use crate::keyspace::notify::class;
 use crate::keyspace::set::Member;
@@ -554,9 +554,7 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
     ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
         let Some(e) = e else {
-            out.array(2);
-            out.bulk(b"0");
-            out.array(0);
+            scan_reply_head(out, 0, 0);
             return Ok(());
         };
         let s = set_of(e)?;
@@ -569,29 +567,13 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 found.extend(s.iter().filter(|m| m.with_bytes(|b| opts.matches(b))));
                 0
             }
-            Some(d) => {
-                // Redis's scanGenericCommand: buckets until COUNT members or 10*COUNT steps.
-                let mut cursor = cursor;
-                let mut steps = count.saturating_mul(10);
-                let mut seen = 0;
-                loop {
-                    cursor = d.scan_step(cursor, |n| {
-                        seen += 1;
-                        if opts.matches(&n.key) {
-                            found.push(Member::Str(&n.key));
-                        }
-                    });
-                    steps -= 1;
-                    if cursor == 0 || steps == 0 || seen >= count {
-                        break;
-                    }
+            Some(d) => d.scan_batch(cursor, count, |n| {
+                if opts.matches(&n.key) {
+                    found.push(Member::Str(&n.key));
                 }
-                cursor
-            }
+            }),
         };
-        out.array(2);
-        out.bulk(itoa::Buffer::new().format(next).as_bytes());
-        out.array(found.len());
+        scan_reply_head(out, next, found.len());
         found.into_iter().for_each(|m| reply_member(out, m));
         Ok(())
     })

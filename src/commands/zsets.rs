@@ -1205,9 +1205,7 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
     ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
         let Some(e) = e else {
-            out.array(2);
-            out.bulk(b"0");
-            out.array(0);
+            super::keys::scan_reply_head(out, 0, 0);
             return Ok(());
         };
         let z = zset_of(e)?;
@@ -1221,28 +1219,13 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 found.extend(z.iter().filter(|(m, _)| opts.matches(m)));
                 0
             }
-            Some(d) => {
-                let mut cursor = cursor;
-                let mut steps = count.saturating_mul(10);
-                let mut seen = 0;
-                loop {
-                    cursor = d.scan_step(cursor, |n| {
-                        seen += 1;
-                        if opts.matches(&n.key) {
-                            found.push((&n.key, n.value));
-                        }
-                    });
-                    steps -= 1;
-                    if cursor == 0 || steps == 0 || seen >= count {
-                        break;
-                    }
+            Some(d) => d.scan_batch(cursor, count, |n| {
+                if opts.matches(&n.key) {
+                    found.push((&n.key, n.value));
                 }
-                cursor
-            }
+            }),
         };
-        out.array(2);
-        out.bulk(itoa::Buffer::new().format(next).as_bytes());
-        out.array(found.len() * 2);
+        super::keys::scan_reply_head(out, next, found.len() * 2);
         for (m, s) in found {
             out.bulk(m);
             if listpack {

@@ -248,6 +248,24 @@ impl<V> Dict<V> {
         })
     }
 
+    /// One HSCAN/SSCAN/ZSCAN call over this table, as Redis's scanGenericCommand: bucket steps from
+    /// `cursor` until `count` nodes were visited, 10 * `count` steps were taken, or the table is
+    /// done. Returns the next cursor (0 when done).
+    pub fn scan_batch<'a>(&'a self, mut cursor: u64, count: usize, mut f: impl FnMut(&'a Node<V>)) -> u64 {
+        let mut steps = count.saturating_mul(10);
+        let mut seen = 0;
+        loop {
+            cursor = self.scan_step(cursor, |n| {
+                seen += 1;
+                f(n);
+            });
+            steps = steps.saturating_sub(1);
+            if cursor == 0 || steps == 0 || seen >= count {
+                return cursor;
+            }
+        }
+    }
+
     /// One step of Redis's `dictScan`: visits one bucket (as the table is now) and returns the
     /// next cursor, 0 when the iteration is complete.
     pub fn scan_step<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a Node<V>)) -> u64 {
