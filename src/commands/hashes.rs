@@ -247,17 +247,6 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Writes one field (and its value) of an HRANDFIELD reply: RESP3 pairs are nested arrays.
-fn rand_pair(out: &mut Reply, f: &[u8], v: &[u8], withvalues: bool) {
-    if withvalues && out.resp3 {
-        out.array(2);
-    }
-    out.bulk(f);
-    if withvalues {
-        out.bulk(v);
-    }
-}
-
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if args.len() == 2 {
@@ -268,44 +257,26 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             |h, out| out.bulk_or_null(h.random(&mut rng).map(|(f, _)| f)),
         );
     }
-    let (count, withvalues) = super::parse_random_count(args, Some("withvalues"))?;
+    let count = super::parse_random_count(args, Some("withvalues"))?;
     read_hash(
         ctx,
         &args[1],
         |out| out.array(0),
         |h, out| {
-            let size = h.len();
-            let n = count.unsigned_abs() as usize;
-            if n == 0 {
-                out.array(0);
-                return;
-            }
-            let flat = |out: &mut Reply, n: usize| out.array(if withvalues && !out.resp3 { n * 2 } else { n });
-            if count < 0 || n == 1 {
-                // Repeats allowed: n independent draws.
-                flat(out, n);
-                for _ in 0..n {
-                    let (f, v) = h.random(&mut rng).expect("a hash is never empty");
-                    rand_pair(out, f, v, withvalues);
-                }
-            } else if n >= size {
-                // The whole hash, in its own order.
-                flat(out, size);
-                h.for_each(|f, v| rand_pair(out, f, v, withvalues));
-            } else {
-                // n distinct fields: a partial Fisher-Yates over the fields.
-                let mut all: Vec<(&[u8], &[u8])> = Vec::with_capacity(size);
-                match h {
-                    Hash::Listpack(v) => all.extend(v.iter().map(|(f, v)| (&**f, &**v))),
-                    Hash::Table(d) => all.extend(d.iter().map(|n| (&*n.key, &*n.value))),
-                }
-                flat(out, n);
-                for i in 0..n {
-                    let j = rng.usize(i..size);
-                    all.swap(i, j);
-                    rand_pair(out, all[i].0, all[i].1, withvalues);
-                }
-            }
+            super::reply_random_draws(
+                out,
+                &mut rng,
+                count,
+                h.len(),
+                |rng| h.random(rng).expect("a hash is never empty"),
+                // The whole hash answers in its own order.
+                || {
+                    let mut all = Vec::with_capacity(h.len());
+                    h.for_each(|f, v| all.push((f, v)));
+                    all
+                },
+                |out, v| out.bulk(v),
+            )
         },
     )
 }

@@ -713,6 +713,55 @@ pub fn parse_random_count(args: &[Bytes], with: Option<&str>) -> Result<(i64, bo
     Ok((count, flag))
 }
 
+/// The reply of HRANDFIELD / ZRANDMEMBER with a count (from [`parse_random_count`]), Redis's three
+/// strategies: a negative count (or 1) draws `|count|` times with repeats through `draw`; a count
+/// at least the size answers every element, in the order `all` gives them; a smaller one picks
+/// `count` distinct elements (a partial Fisher-Yates over `all`). Each element is its name, then
+/// with `with` its value (written by `value`), as a nested pair in RESP3 and flat in RESP2.
+pub fn reply_random_draws<'a, T: Copy>(
+    out: &mut Reply,
+    rng: &mut fastrand::Rng,
+    (count, with): (i64, bool),
+    size: usize,
+    mut draw: impl FnMut(&mut fastrand::Rng) -> (&'a [u8], T),
+    all: impl FnOnce() -> Vec<(&'a [u8], T)>,
+    value: impl Fn(&mut Reply, T),
+) {
+    let n = count.unsigned_abs() as usize;
+    let header = |out: &mut Reply, n: usize| out.array(if with && !out.resp3 { n * 2 } else { n });
+    let element = |out: &mut Reply, (name, v): (&[u8], T)| {
+        if with && out.resp3 {
+            out.array(2);
+        }
+        out.bulk(name);
+        if with {
+            value(out, v);
+        }
+    };
+    if n == 0 {
+        out.array(0);
+    } else if count < 0 || n == 1 {
+        header(out, n);
+        for _ in 0..n {
+            element(out, draw(rng));
+        }
+    } else if n >= size {
+        let all = all();
+        header(out, all.len());
+        for e in all {
+            element(out, e);
+        }
+    } else {
+        let mut all = all();
+        header(out, n);
+        for i in 0..n {
+            let j = rng.usize(i..all.len());
+            all.swap(i, j);
+            element(out, all[i]);
+        }
+    }
+}
+
 /// Redis's getIntFromObjectOrReply: an integer that must fit in 32 bits.
 pub fn parse_i32(arg: &[u8]) -> Result<i64, CmdError> {
     let n = parse_i64_strict(arg).ok_or(CmdError::NOT_INT)?;

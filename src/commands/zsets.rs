@@ -1142,49 +1142,22 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             |z, out| out.bulk_or_null(z.random(&mut rng).map(|(m, _)| m)),
         );
     }
-    let (count, withscores) = super::parse_random_count(args, Some("withscores"))?;
+    let count = super::parse_random_count(args, Some("withscores"))?;
     read_zset(
         ctx,
         &args[1],
         |out| out.array(0),
         |z, out| {
-            let size = z.len();
-            let n = count.unsigned_abs() as usize;
-            if n == 0 {
-                out.array(0);
-                return;
-            }
-            let header = |out: &mut Reply, n: usize| out.array(if withscores && !out.resp3 { n * 2 } else { n });
-            let pair = |out: &mut Reply, m: &[u8], s: f64| {
-                if withscores && out.resp3 {
-                    out.array(2);
-                }
-                out.bulk(m);
-                if withscores {
-                    out.double(s);
-                }
-            };
-            if count < 0 || n == 1 {
-                header(out, n);
-                for _ in 0..n {
-                    let (m, s) = z.random(&mut rng).expect("a sorted set is never empty");
-                    pair(out, m, s);
-                }
-            } else if n >= size {
-                // The whole set, highest first (Redis's zuiNext order).
-                header(out, size);
-                for (m, s) in z.iter_from(z.last(), true) {
-                    pair(out, m, s);
-                }
-            } else {
-                let mut all: Vec<(&[u8], f64)> = z.iter().collect();
-                header(out, n);
-                for i in 0..n {
-                    let j = rng.usize(i..size);
-                    all.swap(i, j);
-                    pair(out, all[i].0, all[i].1);
-                }
-            }
+            super::reply_random_draws(
+                out,
+                &mut rng,
+                count,
+                z.len(),
+                |rng| z.random(rng).expect("a sorted set is never empty"),
+                // The whole set answers highest first (Redis's zuiNext order).
+                || z.iter_from(z.last(), true).collect(),
+                |out, score| out.double(score),
+            )
         },
     )
 }
