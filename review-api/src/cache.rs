@@ -447,7 +447,13 @@ impl Cache {
 
     /// Runs one cache call under the deadline; errors and timeouts open the breaker.
     async fn call<T>(&self, op: &str, fut: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
-        match tokio::time::timeout(self.cfg.op_timeout, fut).await {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.cfg.op_timeout, fut).await;
+        self.metrics
+            .cache_call
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+        match result {
             Ok(Ok(v)) => {
                 self.last_failed.store(false, Ordering::Relaxed);
                 Some(v)

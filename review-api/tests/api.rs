@@ -656,6 +656,15 @@ async fn health_and_metrics(backend: Backend) {
         text.contains(r#"http_request_duration_seconds_bucket{endpoint="/api/review/today/""#),
         "{text}"
     );
+    // Every cache call is timed: the miss's read, its store, and the hit's read at least.
+    assert!(
+        common::metric(&text, r#"cache_call_duration_seconds_count{op="get"}"#) >= 2,
+        "{text}"
+    );
+    assert!(
+        common::metric(&text, r#"cache_call_duration_seconds_count{op="set"}"#) >= 1,
+        "{text}"
+    );
     env.stop().await;
 }
 both_backends!(health_and_metrics);
