@@ -151,7 +151,7 @@ fn dispatch(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let _guard = rt.enter();
     let server = respite::Server::new(respite::Config::default(), 0);
-    let addr = "127.0.0.1:1".parse().unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let info = server.clients.register(addr, addr, 0);
     let mut client = Client::new(info, true);
     let mut out = Reply::new(false);

@@ -1,7 +1,8 @@
 //! A client as the commands see it: per-connection state (selected db, auth, MULTI queue, WATCH)
 //! and the shared record CLIENT LIST/KILL read.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,11 +13,51 @@ use parking_lot::Mutex;
 
 use crate::keyspace::WatchFlag;
 
+/// One end of a client's connection: an IP address and port, or the server's Unix socket, which
+/// Redis shows as `path:0` for both ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    Unix(Arc<str>),
+}
+
+impl Peer {
+    /// Loopback or the Unix socket: what protected mode and `enable-debug-command local` allow.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Peer::Tcp(a) => a.ip().is_loopback(),
+            Peer::Unix(_) => true,
+        }
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Peer::Tcp(a) => Some(a.ip()),
+            Peer::Unix(_) => None,
+        }
+    }
+}
+
+impl From<SocketAddr> for Peer {
+    fn from(a: SocketAddr) -> Peer {
+        Peer::Tcp(a)
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(a) => a.fmt(f),
+            Peer::Unix(path) => write!(f, "{path}:0"),
+        }
+    }
+}
+
 /// What CLIENT LIST shows about a connection; shared between its task and the registry.
 pub struct ClientInfo {
     pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
+    pub addr: Peer,
+    pub laddr: Peer,
     pub created: Instant,
     pub name: Mutex<Option<Bytes>>,
     pub lib_name: Mutex<Option<Bytes>>,
@@ -59,12 +100,12 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, now_ms: i64) -> Arc<ClientInfo> {
+    pub fn register(&self, addr: impl Into<Peer>, laddr: impl Into<Peer>, now_ms: i64) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Relaxed) + 1;
         let info = Arc::new(ClientInfo {
             id,
-            addr,
-            laddr,
+            addr: addr.into(),
+            laddr: laddr.into(),
             created: Instant::now(),
             name: Mutex::new(None),
             lib_name: Mutex::new(None),

@@ -1,17 +1,18 @@
 //! One client connection: read, decode every complete command in the buffer, run them, and send
 //! all their replies in one write. Knows the protocol, not the commands.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 use tracing::warn;
 
-use crate::client::Client;
+use crate::client::{Client, Peer};
 use crate::commands;
 use crate::keyspace::PREFETCH_BATCH;
 use crate::protocol::decode::peek_keys;
@@ -26,24 +27,53 @@ const FLUSH_AT: usize = 64 * 1024;
 
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-/// Redis's protected mode: refuse remote clients while the default user needs no password.
-fn protected_mode_refuses(config: &crate::Config, addr: SocketAddr) -> bool {
-    config.protected_mode.load(Relaxed) && config.user.read().nopass && !addr.ip().is_loopback()
+/// The stream a connection runs on, TCP or the Unix socket. Both tokio types offer readiness and
+/// non-blocking reads and writes under the same names, which is all the loop needs.
+pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
 }
 
-pub async fn handle(server: Arc<Server>, mut socket: TcpStream, addr: SocketAddr, laddr: SocketAddr) {
+macro_rules! socket_for {
+    ($t:ty) => {
+        impl Socket for $t {
+            fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+                <$t>::readable(self)
+            }
+            fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+                <$t>::writable(self)
+            }
+            fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+                <$t>::try_read_buf(self, buf)
+            }
+            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                <$t>::try_write(self, buf)
+            }
+        }
+    };
+}
+socket_for!(TcpStream);
+socket_for!(UnixStream);
+
+/// Redis's protected mode: refuse remote clients while the default user needs no password.
+fn protected_mode_refuses(config: &crate::Config, addr: &Peer) -> bool {
+    config.protected_mode.load(Relaxed) && config.user.read().nopass && !addr.is_local()
+}
+
+pub async fn handle<S: Socket>(server: Arc<Server>, mut socket: S, addr: Peer, laddr: Peer) {
     server.stats.connections_received.incr();
     if server.clients.len() as u64 >= server.config.maxclients.load(Relaxed) {
         server.stats.rejected_connections.incr();
         let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    if protected_mode_refuses(&server.config, addr) {
+    if protected_mode_refuses(&server.config, &addr) {
         server.stats.rejected_connections.incr();
         let _ = socket.write_all(PROTECTED_MODE_DENIED).await;
         return;
     }
-    let _ = socket.set_nodelay(true);
     let info = server.clients.register(addr, laddr, server.keyspace.clock.now_ms());
     let mut client = Client::new(info.clone(), server.config.open_access());
     let _ = serve(&server, &mut socket, &mut client).await;
@@ -95,7 +125,7 @@ impl Output {
     }
 
     /// Writes what the socket takes now. Err only on a broken connection.
-    fn try_flush(&mut self, server: &Server, socket: &TcpStream) -> std::io::Result<()> {
+    fn try_flush(&mut self, server: &Server, socket: &impl Socket) -> std::io::Result<()> {
         while self.pending() > 0 {
             match socket.try_write(&self.reply.buf[self.sent..]) {
                 Ok(n) => {
@@ -131,7 +161,7 @@ impl Output {
     }
 }
 
-async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> std::io::Result<()> {
+async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -> std::io::Result<()> {
     let mut buf = BytesMut::new();
     let mut out = Output {
         reply: Reply::new(false),
@@ -245,7 +275,7 @@ async fn serve(server: &Server, socket: &mut TcpStream, client: &mut Client) -> 
 /// when the connection should close.
 async fn wait_unblocked(
     server: &Server,
-    socket: &mut TcpStream,
+    socket: &mut impl Socket,
     client: &mut Client,
     buf: &mut BytesMut,
     out: &mut Output,
@@ -310,7 +340,7 @@ async fn wait_unblocked(
 #[allow(clippy::too_many_arguments)]
 fn run_commands(
     server: &Server,
-    socket: &TcpStream,
+    socket: &impl Socket,
     client: &mut Client,
     decoder: &mut Decoder,
     buf: &mut BytesMut,
@@ -386,7 +416,7 @@ fn prefetch_keys(server: &Server, client: &Client, buf: &[u8]) {
 /// for), then closes politely: FIN first, and the client's unread input is read off for a moment,
 /// because closing a socket that still holds input makes the kernel reset the connection, and a
 /// reset can discard replies the client has not read yet.
-async fn finish(server: &Server, socket: &mut TcpStream, out: &mut Output) -> std::io::Result<()> {
+async fn finish(server: &Server, socket: &mut impl Socket, out: &mut Output) -> std::io::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     if out.pending() > 0 {
         let rest = &out.reply.buf[out.sent..];
@@ -415,21 +445,22 @@ mod tests {
     use super::*;
 
     /// Decided on the peer address alone (no remote network in tests): remote clients are refused
-    /// until a password is set or protected-mode is off; loopback ones never.
+    /// until a password is set or protected-mode is off; loopback and Unix socket ones never.
     #[test]
     fn protected_mode_refuses_remote_clients_without_a_password() {
         let config = crate::Config::default();
-        let remote: SocketAddr = "10.1.2.3:5000".parse().unwrap();
-        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let local6: SocketAddr = "[::1]:5000".parse().unwrap();
-        assert!(protected_mode_refuses(&config, remote));
-        assert!(!protected_mode_refuses(&config, local) && !protected_mode_refuses(&config, local6));
+        let tcp = |a: &str| Peer::Tcp(a.parse().unwrap());
+        let (remote, local, local6) = (tcp("10.1.2.3:5000"), tcp("127.0.0.1:5000"), tcp("[::1]:5000"));
+        let unix = Peer::Unix("/tmp/respite.sock".into());
+        assert!(protected_mode_refuses(&config, &remote));
+        assert!(!protected_mode_refuses(&config, &local) && !protected_mode_refuses(&config, &local6));
+        assert!(!protected_mode_refuses(&config, &unix), "the Unix socket is local, as in Redis");
         let set = |k: &str, v: &str| config.set_many(&[(k.to_string(), v.to_string())]).unwrap();
         set("requirepass", "pw");
-        assert!(!protected_mode_refuses(&config, remote));
+        assert!(!protected_mode_refuses(&config, &remote));
         set("requirepass", "");
         set("protected-mode", "no");
-        assert!(!protected_mode_refuses(&config, remote));
+        assert!(!protected_mode_refuses(&config, &remote));
     }
 
     /// Every connection's task holds this future for its whole life: idle connections cost what
@@ -441,7 +472,7 @@ mod tests {
         let _client = TcpStream::connect(addr).await.unwrap();
         let (socket, peer) = listener.accept().await.unwrap();
         let server = Server::new(crate::Config::default(), addr.port());
-        let task = handle(server, socket, peer, addr);
+        let task = handle(server, socket, peer.into(), addr.into());
         let size = std::mem::size_of_val(&task);
         assert!(size < 4096, "connection future is {size} bytes");
     }

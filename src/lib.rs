@@ -86,7 +86,7 @@ impl Handle {
 pub fn start_on(config: Config, listener: tokio::net::TcpListener) -> std::io::Result<Handle> {
     let addr = listener.local_addr()?;
     let server = Server::new(config, addr.port());
-    let task = tokio::spawn(server::serve(server.clone(), vec![listener], std::future::pending()));
+    let task = tokio::spawn(server::serve(server.clone(), vec![listener.into()], std::future::pending()));
     Ok(Handle { addr, server, task })
 }
 

@@ -75,7 +75,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let port = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(0);
+        let port = listeners.iter().find_map(|l| l.port()).unwrap_or(0);
+        let unix = listeners.iter().any(|l| matches!(l, respite::server::Listener::Unix(..)));
         let server = respite::Server::new(config, port);
         // Handlers first: a tool that signals us right after "Ready" must get a clean shutdown.
         let signals = match shutdown_signal() {
@@ -92,7 +93,12 @@ fn main() -> ExitCode {
             std::process::id(),
             port
         );
-        info!("Ready to accept connections tcp");
+        if port != 0 {
+            info!("Ready to accept connections tcp");
+        }
+        if unix {
+            info!("Ready to accept connections unix");
+        }
         match respite::server::serve_on(server, listeners, signals, workers).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

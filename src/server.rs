@@ -3,16 +3,18 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::client::Clients;
+use crate::client::{Clients, Peer};
 use crate::commands;
 use crate::config::Config;
+use crate::connection::Socket;
 use crate::keyspace::expire::ExpireCursor;
 use crate::keyspace::Keyspace;
 use crate::stats::{CommandStats, Stats};
@@ -112,8 +114,31 @@ impl Server {
     }
 }
 
+/// Where clients connect: a TCP address (`bind`, `port`) or the Unix socket (`unixsocket`).
+pub enum Listener {
+    Tcp(TcpListener),
+    /// The socket file is removed when the server stops, as Redis does.
+    Unix(UnixListener, PathBuf),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(l: TcpListener) -> Listener {
+        Listener::Tcp(l)
+    }
+}
+
+impl Listener {
+    /// The TCP port, if this is a TCP listener.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Unix(..) => None,
+        }
+    }
+}
+
 /// Serves `listeners` until `shutdown` resolves or a client sends SHUTDOWN.
-pub async fn serve(server: Arc<Server>, listeners: Vec<TcpListener>, shutdown: impl std::future::Future<Output = ()>) -> io::Result<()> {
+pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: impl std::future::Future<Output = ()>) -> io::Result<()> {
     serve_on(server, listeners, shutdown, Workers::Current).await
 }
 
@@ -146,14 +171,21 @@ impl Workers {
 /// Serves as [`serve`], running connections on `workers`.
 pub async fn serve_on(
     server: Arc<Server>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     shutdown: impl std::future::Future<Output = ()>,
     workers: Workers,
 ) -> io::Result<()> {
     let cron = tokio::spawn(cron(server.clone()));
     let mut accepts = Vec::new();
+    let mut socket_files = Vec::new();
     for listener in listeners {
-        accepts.push(tokio::spawn(accept_loop(server.clone(), listener, workers.clone())));
+        accepts.push(match listener {
+            Listener::Tcp(l) => tokio::spawn(accept_tcp(server.clone(), l, workers.clone())),
+            Listener::Unix(l, path) => {
+                socket_files.push(path.clone());
+                tokio::spawn(accept_unix(server.clone(), l, path, workers.clone()))
+            }
+        });
     }
     let mut stop = server.shutdown_signal();
     tokio::select! {
@@ -171,40 +203,84 @@ pub async fn serve_on(
     while !server.clients.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    for path in socket_files {
+        info!("Removing the unix socket file.");
+        if let Err(e) = std::fs::remove_file(&path) {
+            warn!("Error removing the unix socket file: {e}");
+        }
+    }
     info!("respite is now ready to exit, bye bye...");
     Ok(())
 }
 
-async fn accept_loop(server: Arc<Server>, listener: TcpListener, workers: Workers) {
+async fn accept_tcp(server: Arc<Server>, listener: TcpListener, workers: Workers) {
     let mut next = 0usize;
     loop {
         let (socket, addr) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                accept_failed(e).await;
                 continue;
             }
         };
+        let _ = socket.set_nodelay(true);
         let laddr = socket.local_addr().unwrap_or(addr);
-        match &workers {
-            Workers::Current => {
-                tokio::spawn(crate::connection::handle(server.clone(), socket, addr, laddr));
+        let (into_std, from_std) = (TcpStream::into_std, TcpStream::from_std);
+        dispatch(&server, &workers, &mut next, socket, addr.into(), laddr.into(), into_std, from_std);
+    }
+}
+
+async fn accept_unix(server: Arc<Server>, listener: UnixListener, path: PathBuf, workers: Workers) {
+    // Redis shows both ends of a Unix socket client as `path:0`.
+    let peer = Peer::Unix(path.to_string_lossy().into());
+    let mut next = 0usize;
+    loop {
+        let socket = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                accept_failed(e).await;
+                continue;
             }
-            Workers::EventLoops(handles) => {
-                // Move the socket to the chosen worker's reactor.
-                let Ok(std_socket) = socket.into_std() else { continue };
-                let server = server.clone();
-                handles[next % handles.len()].spawn(async move {
-                    if let Ok(socket) = tokio::net::TcpStream::from_std(std_socket) {
-                        crate::connection::handle(server, socket, addr, laddr).await;
-                    }
-                });
-                next = next.wrapping_add(1);
-            }
+        };
+        let (into_std, from_std) = (UnixStream::into_std, UnixStream::from_std);
+        dispatch(&server, &workers, &mut next, socket, peer.clone(), peer.clone(), into_std, from_std);
+    }
+}
+
+/// Runs an accepted connection here or on the next event loop, moving the socket to that loop's
+/// reactor through its std form.
+#[allow(clippy::too_many_arguments)]
+fn dispatch<S: Socket, Std: Send + 'static>(
+    server: &Arc<Server>,
+    workers: &Workers,
+    next: &mut usize,
+    socket: S,
+    addr: Peer,
+    laddr: Peer,
+    into_std: fn(S) -> io::Result<Std>,
+    from_std: fn(Std) -> io::Result<S>,
+) {
+    match workers {
+        Workers::Current => {
+            tokio::spawn(crate::connection::handle(server.clone(), socket, addr, laddr));
+        }
+        Workers::EventLoops(handles) => {
+            let Ok(std_socket) = into_std(socket) else { return };
+            let server = server.clone();
+            handles[*next % handles.len()].spawn(async move {
+                if let Ok(socket) = from_std(std_socket) {
+                    crate::connection::handle(server, socket, addr, laddr).await;
+                }
+            });
+            *next = next.wrapping_add(1);
         }
     }
+}
+
+/// EMFILE and friends: back off instead of spinning.
+async fn accept_failed(e: io::Error) {
+    warn!("accept failed: {e}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 /// The server's periodic work, `hz` times a second, as Redis's serverCron.
@@ -223,10 +299,48 @@ async fn cron(server: Arc<Server>) {
     }
 }
 
-/// Binds the configured addresses (`bind`, `port`); a '-' prefixed address may be unavailable.
-pub async fn bind(config: &Config) -> io::Result<Vec<TcpListener>> {
+/// Binds the configured addresses (`bind`, `port`; a '-' prefixed address may be unavailable;
+/// port 0 means no TCP, as in Redis) and the Unix socket (`unixsocket`, `unixsocketperm`).
+pub async fn bind(config: &Config) -> io::Result<Vec<Listener>> {
+    let mut listeners: Vec<Listener> = bind_tcp(config).await?.into_iter().map(Listener::from).collect();
+    if let Some(path) = config.get("unixsocket").filter(|p| !p.is_empty()) {
+        listeners.push(bind_unix(config, PathBuf::from(path))?);
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Configured to not listen anywhere, exiting.",
+        ));
+    }
+    Ok(listeners)
+}
+
+/// Redis's way: a file left at the path (a socket of a server that died) is removed first; the
+/// permissions are set when `unixsocketperm` is not 0.
+fn bind_unix(config: &Config, path: PathBuf) -> io::Result<Listener> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |e: io::Error| io::Error::new(e.kind(), format!("Failed opening Unix socket: {e}"));
+    let perm_text = config.get("unixsocketperm").unwrap_or_default();
+    let perm = u32::from_str_radix(perm_text.trim(), 8).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("Invalid unixsocketperm '{perm_text}': an octal mode such as 700"),
+        )
+    })?;
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(failed)?;
+    if perm != 0 {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(perm)).map_err(failed)?;
+    }
+    Ok(Listener::Unix(listener, path))
+}
+
+async fn bind_tcp(config: &Config) -> io::Result<Vec<TcpListener>> {
     let port = config.port();
     let mut listeners = Vec::new();
+    if port == 0 {
+        return Ok(listeners);
+    }
     for addr in config.bind() {
         let (optional, addr) = match addr.strip_prefix('-') {
             Some(a) => (true, a.to_string()),

@@ -75,7 +75,14 @@ pub fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let sub = &args[1];
     let server = ctx.server;
-    let ip = ctx.client.info.laddr.ip().to_string();
+    // The address the client reached us on; through the Unix socket, the loopback one.
+    let ip = ctx
+        .client
+        .info
+        .laddr
+        .ip()
+        .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())
+        .to_string();
     let port = server.port;
     if eq_ic(sub, "help") {
         return super::docs::help(ctx, "cluster");

@@ -187,15 +187,19 @@ fn type_matches(t: &[u8], info: &ClientInfo) -> Result<bool, CmdError> {
 
 /// CLIENT LIST's flags: x in MULTI, b blocked, P subscribed, N none.
 fn client_flags(info: &ClientInfo) -> String {
+    // In Redis's order.
     let mut f = String::new();
+    if info.subs.iter().any(|s| s.load(Relaxed) > 0) {
+        f.push('P');
+    }
     if info.multi.load(Relaxed) >= 0 {
         f.push('x');
     }
     if info.blocked.lock().is_some() {
         f.push('b');
     }
-    if info.subs.iter().any(|s| s.load(Relaxed) > 0) {
-        f.push('P');
+    if matches!(info.addr, crate::client::Peer::Unix(_)) {
+        f.push('U');
     }
     if f.is_empty() {
         f.push('N');

@@ -636,7 +636,7 @@ mod tests {
             let events = Arc::new(Recorder::default());
             server.keyspace.notifier.set_sink(events.clone());
             server.keyspace.notifier.set_flags(flags_of("Egl"));
-            let addr = "127.0.0.1:1".parse().unwrap();
+            let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
             let info = server.clients.register(addr, addr, 0);
             Fixture {
                 server,

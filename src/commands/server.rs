@@ -139,7 +139,7 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let setting = ctx.server.config.get("enable-debug-command").unwrap_or_default();
-    let local = ctx.client.info.addr.ip().is_loopback();
+    let local = ctx.client.info.addr.is_local();
     if !(setting == "yes" || (setting == "local" && local)) {
         return Err(CmdError::msg("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
     }
