@@ -264,7 +264,13 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
             );
             return Ok(());
         }
-        if client.close_after_reply || info.killed.load(Relaxed) || server.is_shutting_down() {
+        if info.killed.load(Relaxed) && !client.close_after_reply {
+            // Killed by another client or for its output limit: closed at once with its unsent
+            // replies dropped, as Redis frees such a client. Flushing would wait out `finish`'s
+            // timeout on a client that does not read.
+            return Ok(());
+        }
+        if client.close_after_reply || server.is_shutting_down() {
             return finish(server, socket, &mut out).await;
         }
     }

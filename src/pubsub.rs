@@ -187,6 +187,12 @@ impl PubSub {
     }
 
     fn deliver(&self, client: &ClientInfo, me: &mut Option<(u64, &mut Reply)>, parts: &[&[u8]]) {
+        // A client being closed (over its limit, or killed) gets nothing more, as Redis adds no
+        // output for a client closed ASAP: its mailbox stays bounded until its task ends. It is
+        // still counted as a receiver, as in Redis.
+        if client.killed.load(Relaxed) {
+            return;
+        }
         if let Some((id, out)) = me {
             if *id == client.id {
                 write_message(out, parts);
@@ -261,5 +267,29 @@ fn write_message(out: &mut Reply, parts: &[&[u8]]) {
 impl crate::keyspace::notify::Sink for PubSub {
     fn publish(&self, channel: &[u8], message: &[u8]) {
         PubSub::publish(self, false, channel, message, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Once a subscriber is being closed (killed, or over its output limit) its mailbox takes no
+    /// more messages, so it cannot grow while the connection's task winds down; PUBLISH still
+    /// counts it, as Redis does.
+    #[test]
+    fn a_killed_subscriber_gets_no_more_messages() {
+        let clients = crate::client::Clients::default();
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let sub = clients.register(addr, addr, 0);
+        let pubsub = PubSub::new();
+        let channel = Bytes::from_static(b"news");
+        assert!(pubsub.subscribe(Kind::Channel, &channel, &sub));
+        assert_eq!(pubsub.publish(false, b"news", b"one", None), 1);
+        let before = sub.mailbox.pending();
+        assert!(before > 0);
+        sub.request_kill();
+        assert_eq!(pubsub.publish(false, b"news", &[b'x'; 4096], None), 1);
+        assert_eq!(sub.mailbox.pending(), before, "nothing added after the kill");
     }
 }
