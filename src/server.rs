@@ -50,7 +50,7 @@ impl Server {
             config,
             keyspace,
             stats: Stats::default(),
-            command_stats: CommandStats::new(commands::table().len()),
+            command_stats: CommandStats::new(commands::stat_names().len()),
             clients: Clients::default(),
             pubsub: Arc::new(crate::pubsub::PubSub::new()),
             started: Instant::now(),

@@ -467,3 +467,40 @@ async fn command_docs_and_info_come_from_the_table() {
     assert_eq!(keys, vec!["a", "b"]);
     h.stop().await;
 }
+
+/// As Redis 7: a container command counts under its subcommand in INFO commandstats
+/// (`cmdstat_config|get`) and shows so in CLIENT LIST (`cmd=client|list`); a bare container
+/// rejected for its arity counts under the container, a subcommand's arity error under the
+/// subcommand, and an unknown subcommand under nothing (checked against redis-server 7.0.15).
+#[tokio::test]
+async fn container_commands_count_under_their_subcommands() {
+    let h = start().await;
+    let mut c = common::client(h.addr).await;
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut c).await.unwrap();
+    let _: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query_async(&mut c).await.unwrap();
+    for bad in [vec!["CONFIG"], vec!["CONFIG", "GET"], vec!["CONFIG", "FOO"]] {
+        let r: redis::RedisResult<redis::Value> = redis::cmd(bad[0]).arg(&bad[1..]).query_async(&mut c).await;
+        assert!(r.is_err(), "{bad:?}");
+    }
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await.unwrap();
+    assert!(list.contains(" cmd=client|list "), "{list}");
+    let stats: String = redis::cmd("INFO").arg("commandstats").query_async(&mut c).await.unwrap();
+    let line = |name: &str| {
+        stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .map(str::to_string)
+    };
+    assert!(
+        line("config|get").is_some_and(|l| l.contains(":calls=1,") && l.contains("rejected_calls=1,")),
+        "{stats}"
+    );
+    assert!(
+        line("config").is_some_and(|l| l.contains(":calls=0,") && l.contains("rejected_calls=1,")),
+        "{stats}"
+    );
+    assert!(line("config|resetstat").is_some_and(|l| l.contains(":calls=1,")), "{stats}");
+    assert!(line("client|list").is_some_and(|l| l.contains(":calls=1,")), "{stats}");
+    assert!(line("config|foo").is_none() && line("client").is_none(), "{stats}");
+    h.stop().await;
+}

@@ -242,7 +242,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
         qbuf,
         omem,
         qbuf + omem + 16384,
-        super::table().get(info.last_cmd.load(Relaxed)).map_or("NULL", |c| c.name),
+        super::stat_names().get(info.last_cmd.load(Relaxed)).map_or("NULL", String::as_str),
         info.resp.load(Relaxed),
         lib_name,
         lib_ver,

@@ -80,6 +80,20 @@ fn subcommands() -> &'static HashMap<&'static str, HashMap<&'static str, i32>> {
     })
 }
 
+/// "container|sub" for every subcommand of the containers `has` accepts, plus CLIENT SETINFO
+/// (Redis 7.2, taken by respite because current clients send it).
+pub fn subcommand_names(has: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = subcommands()
+        .iter()
+        .filter(|(container, _)| has(container))
+        .flat_map(|(container, subs)| subs.keys().map(move |sub| format!("{container}|{sub}")))
+        .collect();
+    names.push("client|setinfo".into());
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// For container commands (CONFIG, CLIENT ...): the subcommand must exist and get its arity,
 /// checked before the command runs or is queued, as Redis's command table does.
 pub fn check_subcommand(name: &str, args: &[Bytes]) -> CmdResult {

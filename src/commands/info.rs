@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
-use super::{CmdResult, Ctx, TABLE};
+use super::{CmdResult, Ctx};
 use crate::keyspace::memory::{rss_bytes, used_memory};
 use crate::server::Server;
 
@@ -273,7 +273,7 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
         }
         "commandstats" => {
             line!(s, "# Commandstats");
-            for (i, c) in TABLE.iter().enumerate() {
+            for (i, name) in super::stat_names().iter().enumerate() {
                 let f = server.command_stats.get(i);
                 if f.calls == 0 && f.rejected == 0 && f.failed == 0 {
                     continue;
@@ -282,7 +282,7 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
                 line!(
                     s,
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
-                    c.name,
+                    name,
                     f.calls,
                     f.usec,
                     per,

@@ -338,6 +338,35 @@ pub fn table() -> &'static [Command] {
     TABLE
 }
 
+/// What INFO commandstats and CLIENT LIST's `cmd=` call a command: the table's rows, then the
+/// containers' subcommands (`config|get`), since Redis counts a container command under its
+/// subcommand. A command's statistics id is its index in this list.
+pub fn stat_names() -> &'static [String] {
+    &stat_index().0
+}
+
+fn stat_index() -> &'static (Vec<String>, HashMap<String, usize>) {
+    static STATS: OnceLock<(Vec<String>, HashMap<String, usize>)> = OnceLock::new();
+    STATS.get_or_init(|| {
+        let subs = docs::subcommand_names(|c| lookup(c.as_bytes()).is_some_and(|i| TABLE[i].flags & SUBCOMMANDS != 0));
+        let index = subs.iter().enumerate().map(|(i, n)| (n.clone(), TABLE.len() + i)).collect();
+        let mut names: Vec<String> = TABLE.iter().map(|c| c.name.to_string()).collect();
+        names.extend(subs);
+        (names, index)
+    })
+}
+
+/// The statistics id of a call of `TABLE[idx]`: its subcommand's for a container command whose
+/// subcommand exists, else the command's own.
+pub fn stat_id(idx: usize, args: &[Bytes]) -> usize {
+    let cmd = &TABLE[idx];
+    if cmd.flags & SUBCOMMANDS == 0 || args.len() < 2 {
+        return idx;
+    }
+    let name = format!("{}|{}", cmd.name, String::from_utf8_lossy(&args[1]).to_ascii_lowercase());
+    stat_index().1.get(&name).copied().unwrap_or(idx)
+}
+
 type Index = HashMap<&'static [u8], usize, foldhash::fast::RandomState>;
 
 fn index() -> &'static Index {
@@ -480,14 +509,16 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
         return;
     }
+    // From here on the call counts under its subcommand, if any (an unknown one under nothing).
+    let sid = stat_id(idx, args);
     if cmd.flags & SUBCOMMANDS != 0 {
         if let Err(e) = docs::check_subcommand(cmd.name, args) {
-            reject(server, client, out, Some(idx), &e);
+            reject(server, client, out, (sid != idx).then_some(sid), &e);
             return;
         }
     }
     if !client.authenticated && cmd.flags & NO_AUTH == 0 {
-        reject(server, client, out, Some(idx), &CmdError::NOAUTH);
+        reject(server, client, out, Some(sid), &CmdError::NOAUTH);
         return;
     }
     if server.config.cluster_enabled {
@@ -499,7 +530,7 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
                 out.error(e.0.as_bytes());
                 server.stats.count_error(e.0.as_bytes());
             } else {
-                reject(server, client, out, Some(idx), &e);
+                reject(server, client, out, Some(sid), &e);
             }
             return;
         }
@@ -513,12 +544,12 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         };
         let msg =
             format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
-        reject(server, client, out, Some(idx), &CmdError::msg(msg));
+        reject(server, client, out, Some(sid), &CmdError::msg(msg));
         return;
     }
     let ks = &server.keyspace;
     if cmd.flags & DENYOOM != 0 && client.multi.is_some() && out_of_memory(server) {
-        reject(server, client, out, Some(idx), &CmdError::OOM);
+        reject(server, client, out, Some(sid), &CmdError::OOM);
         return;
     }
     if let Some(queue) = client.multi.as_mut() {
@@ -529,7 +560,7 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
             return;
         }
     }
-    client.info.last_cmd.store(idx, std::sync::atomic::Ordering::Relaxed);
+    client.info.last_cmd.store(sid, std::sync::atomic::Ordering::Relaxed);
     // Eviction runs under the world lock so it never cuts into a transaction.
     let _world = if cmd.flags & EXCLUSIVE != 0 {
         World::Exclusive(ks.world.write())
@@ -548,7 +579,7 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         if own {
             crate::pubsub::own_end(out);
         }
-        reject(server, client, out, Some(idx), &CmdError::OOM);
+        reject(server, client, out, Some(sid), &CmdError::OOM);
         return;
     }
     call_at(server, client, out, idx, args, now, start);
@@ -607,13 +638,15 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
             true
         }
     };
-    server.command_stats.record(idx, start.elapsed().as_micros() as u64, failed);
+    server
+        .command_stats
+        .record(stat_id(idx, args), start.elapsed().as_micros() as u64, failed);
     server.stats.commands_processed.incr();
 }
 
 fn reject(server: &Server, client: &mut Client, out: &mut Reply, idx: Option<usize>, err: &CmdError) {
     // A refused EXEC ends the transaction, and says why (Redis's rejectCommand).
-    if idx.is_some_and(|i| TABLE[i].name == "exec") {
+    if idx.is_some_and(|i| TABLE.get(i).is_some_and(|c| c.name == "exec")) {
         transactions::end_transaction(&server.keyspace, client);
         if let Some(i) = idx {
             server.command_stats.reject(i);
