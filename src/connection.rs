@@ -29,7 +29,11 @@ const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mod
 
 /// The stream a connection runs on, TCP or the Unix socket. Both tokio types offer readiness and
 /// non-blocking reads and writes under the same names, which is all the loop needs.
-pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// The std form, in which an accepted socket moves to another event loop's reactor.
+    type Std: Send + 'static;
+    fn into_std(self) -> io::Result<Self::Std>;
+    fn from_std(std: Self::Std) -> io::Result<Self>;
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
@@ -37,8 +41,15 @@ pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 }
 
 macro_rules! socket_for {
-    ($t:ty) => {
+    ($t:ty, $std:ty) => {
         impl Socket for $t {
+            type Std = $std;
+            fn into_std(self) -> io::Result<$std> {
+                <$t>::into_std(self)
+            }
+            fn from_std(std: $std) -> io::Result<Self> {
+                <$t>::from_std(std)
+            }
             fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
                 <$t>::readable(self)
             }
@@ -54,8 +65,8 @@ macro_rules! socket_for {
         }
     };
 }
-socket_for!(TcpStream);
-socket_for!(UnixStream);
+socket_for!(TcpStream, std::net::TcpStream);
+socket_for!(UnixStream, std::os::unix::net::UnixStream);
 
 /// Redis's protected mode: refuse remote clients while the default user needs no password.
 fn protected_mode_refuses(config: &crate::Config, addr: &Peer) -> bool {

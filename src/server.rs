@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -225,8 +225,7 @@ async fn accept_tcp(server: Arc<Server>, listener: TcpListener, workers: Workers
         };
         let _ = socket.set_nodelay(true);
         let laddr = socket.local_addr().unwrap_or(addr);
-        let (into_std, from_std) = (TcpStream::into_std, TcpStream::from_std);
-        dispatch(&server, &workers, &mut next, socket, addr.into(), laddr.into(), into_std, from_std);
+        dispatch(&server, &workers, &mut next, socket, addr.into(), laddr.into());
     }
 }
 
@@ -242,33 +241,22 @@ async fn accept_unix(server: Arc<Server>, listener: UnixListener, path: PathBuf,
                 continue;
             }
         };
-        let (into_std, from_std) = (UnixStream::into_std, UnixStream::from_std);
-        dispatch(&server, &workers, &mut next, socket, peer.clone(), peer.clone(), into_std, from_std);
+        dispatch(&server, &workers, &mut next, socket, peer.clone(), peer.clone());
     }
 }
 
 /// Runs an accepted connection here or on the next event loop, moving the socket to that loop's
 /// reactor through its std form.
-#[allow(clippy::too_many_arguments)]
-fn dispatch<S: Socket, Std: Send + 'static>(
-    server: &Arc<Server>,
-    workers: &Workers,
-    next: &mut usize,
-    socket: S,
-    addr: Peer,
-    laddr: Peer,
-    into_std: fn(S) -> io::Result<Std>,
-    from_std: fn(Std) -> io::Result<S>,
-) {
+fn dispatch<S: Socket>(server: &Arc<Server>, workers: &Workers, next: &mut usize, socket: S, addr: Peer, laddr: Peer) {
     match workers {
         Workers::Current => {
             tokio::spawn(crate::connection::handle(server.clone(), socket, addr, laddr));
         }
         Workers::EventLoops(handles) => {
-            let Ok(std_socket) = into_std(socket) else { return };
+            let Ok(std_socket) = socket.into_std() else { return };
             let server = server.clone();
             handles[*next % handles.len()].spawn(async move {
-                if let Ok(socket) = from_std(std_socket) {
+                if let Ok(socket) = S::from_std(std_socket) {
                     crate::connection::handle(server, socket, addr, laddr).await;
                 }
             });
