@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_respite-server");
 
+/// A directory of this test process for config files and sockets.
+fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("respite-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -70,8 +77,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
 
 #[test]
 fn starts_from_config_file_with_overrides_and_logs_ready() {
-    let dir = std::env::temp_dir().join(format!("respite-bin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("bin");
     let conf = dir.join("test.conf");
     std::fs::write(
         &conf,
@@ -92,8 +98,7 @@ fn starts_from_config_file_with_overrides_and_logs_ready() {
 
 #[test]
 fn bad_directive_names_file_and_line_and_exits_1() {
-    let dir = std::env::temp_dir().join(format!("respite-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("bad");
     let conf = dir.join("bad.conf");
     std::fs::write(&conf, "port 7000\n# comment\nmaxmemory-polcy allkeys-lru\n").unwrap();
     let out = Command::new(BIN).arg(&conf).output().unwrap();
@@ -164,8 +169,7 @@ fn redis_benchmark_runs_without_errors() {
 #[test]
 fn unix_socket_serves_clients_and_is_removed_on_shutdown() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let dir = std::env::temp_dir().join(format!("respite-unix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("unix");
     let sock = dir.join("respite.sock");
     std::fs::write(&sock, "left by a server that died").unwrap();
     let path = sock.to_str().unwrap();
