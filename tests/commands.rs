@@ -471,7 +471,7 @@ async fn command_docs_and_info_come_from_the_table() {
 /// As Redis 7: a container command counts under its subcommand in INFO commandstats
 /// (`cmdstat_config|get`) and shows so in CLIENT LIST (`cmd=client|list`); a bare container
 /// rejected for its arity counts under the container, a subcommand's arity error under the
-/// subcommand, and an unknown subcommand under nothing (checked against redis-server 7.0.15).
+/// subcommand, and an unknown subcommand under nothing (all checked against redis-server 7.0.15).
 #[tokio::test]
 async fn container_commands_count_under_their_subcommands() {
     let h = start().await;
@@ -502,5 +502,26 @@ async fn container_commands_count_under_their_subcommands() {
     assert!(line("config|resetstat").is_some_and(|l| l.contains(":calls=1,")), "{stats}");
     assert!(line("client|list").is_some_and(|l| l.contains(":calls=1,")), "{stats}");
     assert!(line("config|foo").is_none() && line("client").is_none(), "{stats}");
+    // CLIENT LIST's cmd= is set at lookup, as Redis's lastcmd: a queued command shows, an unknown
+    // command or subcommand shows NULL.
+    let mut q = common::client(h.addr).await;
+    let _: () = redis::cmd("CLIENT").arg("SETNAME").arg("q").query_async(&mut q).await.unwrap();
+    let cmd_of_q = |list: String| {
+        let l = list.lines().find(|l| l.contains(" name=q ")).unwrap().to_string();
+        l.split(" cmd=").nth(1).unwrap().split(' ').next().unwrap().to_string()
+    };
+    let _: redis::Value = redis::cmd("MULTI").query_async(&mut q).await.unwrap();
+    let _: redis::Value = redis::cmd("GET").arg("k").query_async(&mut q).await.unwrap();
+    assert_eq!(cmd_of_q(redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await.unwrap()), "get");
+    let _: redis::Value = redis::cmd("DISCARD").query_async(&mut q).await.unwrap();
+    for unknown in [vec!["NOSUCH"], vec!["CONFIG", "FOO"]] {
+        let r: redis::RedisResult<redis::Value> = redis::cmd(unknown[0]).arg(&unknown[1..]).query_async(&mut q).await;
+        assert!(r.is_err());
+        assert_eq!(
+            cmd_of_q(redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await.unwrap()),
+            "NULL",
+            "{unknown:?}"
+        );
+    }
     h.stop().await;
 }

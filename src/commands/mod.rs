@@ -501,19 +501,27 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
             list.push_str(&format!("'{}' ", c_str(a, 128 - list.len())));
         }
         let msg = format!("ERR unknown command '{}', with args beginning with: {list}", c_str(&args[0], 128));
+        client.info.last_cmd.store(usize::MAX, std::sync::atomic::Ordering::Relaxed);
         reject(server, client, out, None, &CmdError::msg(msg));
         return;
     };
     let cmd = &TABLE[idx];
+    // The call counts under its subcommand, if any; an unknown subcommand is no command at all.
+    // CLIENT LIST shows it from here on, whether it then runs, is queued or is refused (as Redis
+    // sets lastcmd at lookup).
+    let sid = stat_id(idx, args);
+    let unknown_sub = cmd.flags & SUBCOMMANDS != 0 && args.len() >= 2 && sid == idx;
+    client
+        .info
+        .last_cmd
+        .store(if unknown_sub { usize::MAX } else { sid }, std::sync::atomic::Ordering::Relaxed);
     if (cmd.arity > 0 && args.len() != cmd.arity as usize) || args.len() < cmd.arity.unsigned_abs() as usize {
         reject(server, client, out, Some(idx), &CmdError::wrong_args(cmd.name));
         return;
     }
-    // From here on the call counts under its subcommand, if any (an unknown one under nothing).
-    let sid = stat_id(idx, args);
     if cmd.flags & SUBCOMMANDS != 0 {
         if let Err(e) = docs::check_subcommand(cmd.name, args) {
-            reject(server, client, out, (sid != idx).then_some(sid), &e);
+            reject(server, client, out, (!unknown_sub).then_some(sid), &e);
             return;
         }
     }
@@ -560,7 +568,6 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
             return;
         }
     }
-    client.info.last_cmd.store(sid, std::sync::atomic::Ordering::Relaxed);
     // Eviction runs under the world lock so it never cuts into a transaction.
     let _world = if cmd.flags & EXCLUSIVE != 0 {
         World::Exclusive(ks.world.write())
