@@ -2,6 +2,7 @@
 //! per family. Dispatch, COMMAND, AUTH checks and MULTI queueing all read the table.
 
 mod acl;
+mod bitmaps;
 pub mod blocking;
 mod cluster;
 mod connection;
@@ -144,6 +145,15 @@ static TABLE: &[Command] = &[
     cmd!("getrange", 4, READONLY, 1, 1, 1, strings::getrange),
     cmd!("substr", 4, READONLY, 1, 1, 1, strings::getrange),
     cmd!("setrange", 4, WRITE | DENYOOM, 1, 1, 1, strings::setrange),
+    cmd!("lcs", -3, READONLY | EXCLUSIVE, 1, 2, 1, strings::lcs),
+    // bitmaps
+    cmd!("setbit", 4, WRITE | DENYOOM, 1, 1, 1, bitmaps::setbit),
+    cmd!("getbit", 3, READONLY | FAST, 1, 1, 1, bitmaps::getbit),
+    cmd!("bitcount", -2, READONLY, 1, 1, 1, bitmaps::bitcount),
+    cmd!("bitpos", -3, READONLY, 1, 1, 1, bitmaps::bitpos),
+    cmd!("bitop", -4, WRITE | DENYOOM | EXCLUSIVE, 2, -1, 1, bitmaps::bitop),
+    cmd!("bitfield", -2, WRITE | DENYOOM, 1, 1, 1, bitmaps::bitfield),
+    cmd!("bitfield_ro", -2, READONLY | FAST, 1, 1, 1, bitmaps::bitfield_ro),
     cmd!("incr", 2, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incr),
     cmd!("decr", 2, WRITE | DENYOOM | FAST, 1, 1, 1, strings::decr),
     cmd!("incrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, strings::incrby),

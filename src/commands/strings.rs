@@ -15,7 +15,7 @@ fn check_size(ctx: &Ctx<'_>, len: u64) -> CmdResult {
     Ok(())
 }
 
-fn string_of(entry: &Entry) -> Result<&[u8], CmdError> {
+pub(super) fn string_of(entry: &Entry) -> Result<&[u8], CmdError> {
     entry.value.as_str().ok_or(CmdError::WRONGTYPE)
 }
 
@@ -609,4 +609,133 @@ pub(super) fn format_human(v: f64) -> String {
     } else {
         s
     }
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence, by
+/// Redis's dynamic programming table (bounded by proto-max-bulk-len, as Redis bounds it).
+pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let ks = &ctx.server.keyspace;
+    let (db, now) = (ctx.client.db, ctx.now);
+    // Both keys are looked up (hits and misses counted) before either's type is checked.
+    let read = |key: &[u8]| {
+        ks.read(db, key, now, Lookup::Read, |e| match e {
+            Some(e) => e.value.as_str().map(<[u8]>::to_vec),
+            None => Some(Vec::new()),
+        })
+    };
+    let (a, b) = match (read(&args[1]), read(&args[2])) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return Err(CmdError::msg("ERR The specified keys must contain string values")),
+    };
+    let (mut get_len, mut get_idx, mut with_match_len, mut min_match_len) = (false, false, false, 0usize);
+    let mut j = 3;
+    while j < args.len() {
+        let opt = &args[j];
+        if eq_ic(opt, "idx") {
+            get_idx = true;
+        } else if eq_ic(opt, "len") {
+            get_len = true;
+        } else if eq_ic(opt, "withmatchlen") {
+            with_match_len = true;
+        } else if eq_ic(opt, "minmatchlen") && j + 1 < args.len() {
+            min_match_len = parse_i64(&args[j + 1])?.max(0) as usize;
+            j += 1;
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        j += 1;
+    }
+    if get_idx && get_len {
+        return Err(CmdError::msg("ERR If you want both the length and indexes, please just use IDX."));
+    }
+    if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
+        return Err(CmdError::msg("ERR String too long for LCS"));
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen + 1) as u64 * (blen + 1) as u64;
+    if cells * 4 > ctx.server.config.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(CmdError::msg(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let mut table: Vec<u32> = Vec::new();
+    if table.try_reserve_exact(cells as usize).is_err() {
+        return Err(CmdError::msg("ERR Insufficient memory, failed allocating transient memory for LCS"));
+    }
+    table.resize(cells as usize, 0);
+    let at = |i: usize, j: usize| i * (blen + 1) + j;
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[at(i, j)] = if a[i - 1] == b[j - 1] {
+                table[at(i - 1, j - 1)] + 1
+            } else {
+                table[at(i - 1, j)].max(table[at(i, j - 1)])
+            };
+        }
+    }
+    let total = table[at(alen, blen)] as usize;
+    // Walk back from the end, building the string and the matching ranges (last ones first).
+    let mut idx = total;
+    let mut result = vec![0u8; total];
+    let mut matches: Vec<[usize; 5]> = Vec::new();
+    let unset = alen;
+    let (mut a_start, mut a_end, mut b_start, mut b_end) = (unset, 0, 0, 0);
+    let (mut i, mut j) = (alen, blen);
+    while (get_idx || !get_len) && i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[idx - 1] = a[i - 1];
+            if a_start == unset {
+                (a_start, a_end, b_start, b_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if a_start == i && b_start == j {
+                a_start -= 1;
+                b_start -= 1;
+            } else {
+                emit = true;
+            }
+            if a_start == 0 || b_start == 0 {
+                emit = true;
+            }
+            (idx, i, j) = (idx - 1, i - 1, j - 1);
+        } else {
+            if table[at(i - 1, j)] > table[at(i, j - 1)] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = a_start != unset;
+        }
+        if emit {
+            let len = a_end - a_start + 1;
+            if min_match_len == 0 || len >= min_match_len {
+                matches.push([a_start, a_end, b_start, b_end, len]);
+            }
+            a_start = unset;
+        }
+    }
+    let out = &mut *ctx.out;
+    if get_idx {
+        out.map(2);
+        out.bulk(b"matches");
+        out.array(matches.len());
+        for [a0, a1, b0, b1, len] in matches {
+            out.array(2 + usize::from(with_match_len));
+            out.array(2);
+            out.int(a0 as i64);
+            out.int(a1 as i64);
+            out.array(2);
+            out.int(b0 as i64);
+            out.int(b1 as i64);
+            if with_match_len {
+                out.int(len as i64);
+            }
+        }
+        out.bulk(b"len");
+        out.int(total as i64);
+    } else if get_len {
+        out.int(total as i64);
+    } else {
+        out.bulk(&result);
+    }
+    Ok(())
 }
