@@ -45,7 +45,11 @@ fn random_call(rng: &mut fastrand::Rng) -> Vec<String> {
                 let signed = rng.bool();
                 let bits = rng.u32(1..=if signed { 64 } else { 63 });
                 let ty = format!("{}{bits}", if signed { "i" } else { "u" });
-                let offset = if rng.u8(..5) < 4 { n(rng, 0, 200) } else { format!("#{}", rng.u8(..=20)) };
+                let offset = if rng.u8(..5) < 4 {
+                    n(rng, 0, 200)
+                } else {
+                    format!("#{}", rng.u8(..=20))
+                };
                 args.extend([sub.to_string(), ty, offset]);
                 if sub != "GET" {
                     args.push(value(rng).to_string());
@@ -137,5 +141,10 @@ async fn random_bit_commands_answer_as_redis_does() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches, first ones:\n{}", mismatches.len(), mismatches[..mismatches.len().min(5)].join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first ones:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(5)].join("\n")
+    );
 }

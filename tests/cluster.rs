@@ -61,6 +61,16 @@ async fn cluster_replies_and_errors_as_redis() {
     }
     r.roundtrip(b"LMPOP 2 {t}a {t}b LEFT\r\n", b"*-1\r\n").await;
     r.roundtrip(b"ZUNIONSTORE {t}d 2 {t}a {t}b\r\n", b":0\r\n").await;
+    // SORT: its STORE key is a key too, and BY/GET patterns are refused (Redis 7.0.15's words).
+    r.roundtrip(b"SORT a STORE b\r\n", b"-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+        .await;
+    r.roundtrip(b"RPUSH {t}l 2 1\r\n", b":2\r\n").await;
+    r.roundtrip(b"SORT {t}l STORE {t}d\r\n", b":2\r\n").await;
+    r.roundtrip(b"SORT {t}l BY nosort\r\n", b"*2\r\n$1\r\n2\r\n$1\r\n1\r\n").await;
+    r.roundtrip(b"SORT {t}l BY w_*\r\n", b"-ERR BY option of SORT denied in Cluster mode.\r\n")
+        .await;
+    r.roundtrip(b"SORT {t}l GET #\r\n", b"-ERR GET option of SORT denied in Cluster mode.\r\n")
+        .await;
     let port = h.addr.port();
     let slots = format!(
         "*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n$9\r\n127.0.0.1\r\n:{port}\r\n$40\r\n{}\r\n*0\r\n",

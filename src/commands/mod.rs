@@ -15,6 +15,7 @@ mod lists;
 pub mod pubsub;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 mod transactions;
 mod zsets;
@@ -51,6 +52,8 @@ pub mod flags {
     pub const SUBCOMMANDS: u32 = 1 << 8;
     /// Allowed to a RESP2 client in subscribed mode (the (P|S)(UN)SUBSCRIBEs, PING, QUIT, RESET).
     pub const PUBSUB_OK: u32 = 1 << 9;
+    /// A `STORE key` option names one more key (SORT; Redis's sortGetKeys).
+    pub const STORE_OPTION: u32 = 1 << 10;
 }
 
 use flags::*;
@@ -78,7 +81,12 @@ impl Command {
         // No keys (first 0) gives an empty range.
         let last = if first == 0 { -1 } else { last };
         let fixed = (first.max(1)..=last).step_by(step).filter_map(move |p| args.get(p as usize));
-        fixed.chain(self.counted_keys(args).unwrap_or_default())
+        let store = if self.flags & STORE_OPTION != 0 {
+            sort::store_key(args)
+        } else {
+            None
+        };
+        fixed.chain(self.counted_keys(args).unwrap_or_default()).chain(store)
     }
 
     /// Whether the command names keys at all (COMMAND GETKEYS refuses those that do not).
@@ -201,6 +209,8 @@ static TABLE: &[Command] = &[
     cmd!("brpoplpush", 4, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, lists::brpoplpush),
     cmd!("blmpop", -5, WRITE | EXCLUSIVE, 0, 0, 0, lists::blmpop, keynum = 2),
     // keys
+    cmd!("sort", -2, WRITE | DENYOOM | EXCLUSIVE | STORE_OPTION, 1, 1, 1, sort::sort),
+    cmd!("sort_ro", -2, READONLY | EXCLUSIVE, 1, 1, 1, sort::sort_ro),
     cmd!("del", -2, WRITE | EXCLUSIVE, 1, -1, 1, keys::del),
     cmd!("unlink", -2, WRITE | FAST | EXCLUSIVE, 1, -1, 1, keys::del),
     cmd!("exists", -2, READONLY | FAST, 1, -1, 1, keys::exists),
