@@ -81,10 +81,12 @@ struct Own {
     /// Offset in its output where a message raised now belongs.
     at: usize,
     msgs: Vec<(usize, Vec<u8>)>,
+    /// `at` is held where it is (see `own_pin`).
+    pinned: bool,
 }
 
 thread_local! {
-    static OWN: RefCell<Own> = const { RefCell::new(Own { client: 0, at: 0, msgs: Vec::new() }) };
+    static OWN: RefCell<Own> = const { RefCell::new(Own { client: 0, at: 0, msgs: Vec::new(), pinned: false }) };
 }
 
 /// A command of `client_id` starts; its output is `at` bytes long.
@@ -101,7 +103,18 @@ pub fn own_begin(client_id: u64, at: usize) {
 /// The running command has written `at` bytes of output so far (called where it raises events).
 #[inline]
 pub fn own_at(at: usize) {
-    OWN.with(|o| o.borrow_mut().at = at);
+    OWN.with(|o| {
+        let mut o = o.borrow_mut();
+        if !o.pinned {
+            o.at = at;
+        }
+    });
+}
+
+/// While pinned, the position stays where it is: a script's commands write their replies into
+/// buffers of their own, and their events go before the script's reply.
+pub fn own_pin(pinned: bool) {
+    OWN.with(|o| o.borrow_mut().pinned = pinned);
 }
 
 /// The command ended: its own messages go into `out` where they were raised.

@@ -38,6 +38,8 @@ pub struct Server {
     peak_memory: std::sync::atomic::AtomicU64,
     /// used_memory once the server was set up, before any data (INFO's used_memory_startup).
     pub startup_memory: usize,
+    /// Lua scripts by SHA-1 (EVAL, SCRIPT LOAD).
+    pub scripts: crate::commands::scripting::ScriptCache,
 }
 
 impl Server {
@@ -60,6 +62,7 @@ impl Server {
             port,
             shutdown,
             active_expire: std::sync::atomic::AtomicBool::new(true),
+            scripts: Default::default(),
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
         });

@@ -16,7 +16,7 @@ import socket, sys
 port = int(sys.argv[1])
 APPEND = sys.argv[2:3] == ["--append"]
 COMMANDS = sys.argv[3:] if APPEND else open("src/commands/supported.txt").read().split()
-CONTAINERS = ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl", "cluster",
+CONTAINERS = ["client", "command", "config", "object", "memory", "function", "latency", "slowlog", "acl", "cluster", "script",
               "pubsub"]
 
 

@@ -119,6 +119,18 @@ pub fn help(ctx: &mut Ctx<'_>, name: &str) -> CmdResult {
     Ok(())
 }
 
+/// Whether Redis 7.0.15 gives the command `flag` among its COMMAND INFO flags ("noscript" ...).
+pub fn has_flag(name: &str, flag: &str) -> bool {
+    let Some(f) = frame(name, Kind::Info, false) else { return false };
+    let text = String::from_utf8_lossy(f);
+    // *10, $len, name, :arity, then *K and K flags as simple strings.
+    let mut lines = text.split("\r\n").skip(4);
+    let Some(n) = lines.next().and_then(|l| l.strip_prefix('*')).and_then(|n| n.parse::<usize>().ok()) else {
+        return false;
+    };
+    lines.take(n).any(|l| l.strip_prefix('+') == Some(flag))
+}
+
 fn write_info(out: &mut Reply, name: &str) {
     match frame(name, Kind::Info, out.resp3) {
         Some(f) => out.raw(f),
@@ -219,7 +231,9 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if !cmd.takes_keys() {
             return Err(CmdError::msg("ERR The command has no key arguments"));
         }
-        if cmd.counted_keys(cmd_args).is_none() {
+        // EVAL's key count may be 0 (Redis's no_mandatory_keys): no keys, not an error.
+        let no_keys_ok = has_flag(cmd.name, "no_mandatory_keys") && cmd_args.get(cmd.keynum).is_some_and(|n| &n[..] == b"0");
+        if cmd.counted_keys(cmd_args).is_none() && !no_keys_ok {
             return Err(CmdError::msg("ERR Invalid arguments specified for command"));
         }
         let keys: Vec<&Bytes> = cmd.keys(cmd_args).collect();

@@ -13,6 +13,7 @@ mod info;
 mod keys;
 mod lists;
 pub mod pubsub;
+pub mod scripting;
 mod server;
 mod sets;
 mod sort;
@@ -330,6 +331,12 @@ static TABLE: &[Command] = &[
     cmd!("zintercard", -3, READONLY | EXCLUSIVE, 0, 0, 0, zsets::zintercard, keynum = 1),
     cmd!("zrandmember", -2, READONLY, 1, 1, 1, zsets::zrandmember),
     cmd!("zscan", -3, READONLY, 1, 1, 1, zsets::zscan),
+    // scripting
+    cmd!("eval", -3, EXCLUSIVE, 0, 0, 0, scripting::eval, keynum = 2),
+    cmd!("evalsha", -3, EXCLUSIVE, 0, 0, 0, scripting::evalsha, keynum = 2),
+    cmd!("eval_ro", -3, READONLY | EXCLUSIVE, 0, 0, 0, scripting::eval_ro, keynum = 2),
+    cmd!("evalsha_ro", -3, READONLY | EXCLUSIVE, 0, 0, 0, scripting::evalsha_ro, keynum = 2),
+    cmd!("script", -2, SUBCOMMANDS, 0, 0, 0, scripting::script),
     // transactions
     cmd!("multi", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::multi),
     cmd!("exec", 1, EXCLUSIVE | NO_QUEUE, 0, 0, 0, transactions::exec),
