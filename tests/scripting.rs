@@ -17,10 +17,20 @@ async fn redis_rs_scripts_load_and_run_by_sha() {
     assert_eq!(n, 10);
     let n: i64 = script.key("counter").arg(1).invoke_async(&mut c).await.unwrap();
     assert_eq!(n, 12);
-    let exists: Vec<bool> = redis::cmd("SCRIPT").arg("EXISTS").arg(script.get_hash()).query_async(&mut c).await.unwrap();
+    let exists: Vec<bool> = redis::cmd("SCRIPT")
+        .arg("EXISTS")
+        .arg(script.get_hash())
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert_eq!(exists, vec![true]);
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
-    let err = redis::cmd("EVALSHA").arg(script.get_hash()).arg(0).query_async::<i64>(&mut c).await.unwrap_err();
+    let err = redis::cmd("EVALSHA")
+        .arg(script.get_hash())
+        .arg(0)
+        .query_async::<i64>(&mut c)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("NOSCRIPT"), "{err}");
     h.stop().await;
 }
@@ -53,9 +63,20 @@ async fn a_script_runs_alone_while_clients_race() {
 async fn a_runaway_script_is_stopped_and_the_server_goes_on() {
     let h = common::start().await;
     let mut c = common::client(h.addr).await;
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("busy-reply-threshold").arg(200).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-reply-threshold")
+        .arg(200)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let started = Instant::now();
-    let err = redis::cmd("EVAL").arg("while true do end").arg(0).query_async::<()>(&mut c).await.unwrap_err();
+    let err = redis::cmd("EVAL")
+        .arg("while true do end")
+        .arg(0)
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap_err();
     let took = started.elapsed();
     assert!(err.to_string().contains("busy-reply-threshold"), "{err}");
     assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "{took:?}");

@@ -182,9 +182,15 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
             );
             line!(s, "total_system_memory:{}", total_system_memory());
             line!(s, "total_system_memory_human:{}", human(total_system_memory()));
-            line!(s, "used_memory_lua:0");
-            line!(s, "used_memory_scripts:0");
-            line!(s, "number_of_cached_scripts:0");
+            let scripts = &server.scripts;
+            let lua = scripts.lua_memory.load(std::sync::atomic::Ordering::Relaxed);
+            let script_bytes = scripts.bytes() as u64;
+            line!(s, "used_memory_lua:{lua}");
+            line!(s, "used_memory_lua_human:{}", human(lua));
+            line!(s, "used_memory_scripts_eval:{script_bytes}");
+            line!(s, "number_of_cached_scripts:{}", scripts.len());
+            line!(s, "used_memory_scripts:{script_bytes}");
+            line!(s, "used_memory_scripts_human:{}", human(script_bytes));
             line!(s, "maxmemory:{maxmemory}");
             line!(s, "maxmemory_human:{}", human(maxmemory));
             line!(s, "maxmemory_policy:{}", cfg.policy().name());

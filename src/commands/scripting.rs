@@ -27,6 +27,8 @@ pub struct ScriptCache {
     bodies: Mutex<HashMap<String, Bytes>>,
     /// Bumped by SCRIPT FLUSH: each thread drops its compiled functions when it sees a new value.
     generation: AtomicU64,
+    /// The Lua heap of the state that ran the last script (INFO's used_memory_lua).
+    pub lua_memory: AtomicU64,
 }
 
 impl ScriptCache {
@@ -36,6 +38,11 @@ impl ScriptCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of script text held (INFO's used_memory_scripts_eval).
+    pub fn bytes(&self) -> usize {
+        self.bodies.lock().iter().map(|(sha, body)| sha.len() + body.len()).sum()
     }
 }
 
@@ -643,6 +650,11 @@ fn run(ctx: &mut Ctx<'_>, body: &[u8], sha: &str, args: &[Bytes], read_only: boo
             Ok((ok, r.next().unwrap_or(Value::Nil)))
         });
         STARTED.set(None);
+        cell.borrow()
+            .server
+            .scripts
+            .lua_memory
+            .store(lua.used_memory() as u64, Ordering::Relaxed);
         let resp3_script = lua.named_registry_value::<i64>("resp").unwrap_or(2) == 3;
         let (ok, value) = outcome.map_err(|e| {
             CmdError::msg(format!(
