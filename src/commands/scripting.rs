@@ -511,7 +511,10 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8], shebang_end: usize) -> Result<Fu
 
 fn with_vm<R>(generation: u64, f: impl FnOnce(&mut Vm) -> Result<R, CmdError>) -> Result<R, CmdError> {
     VM.with(|cell| {
-        let mut slot = cell.borrow_mut();
+        // EVAL is `noscript`, so a script never starts another; refuse rather than trust that.
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return Err(CmdError::msg("ERR This Redis command is not allowed from script"));
+        };
         if slot.is_none() {
             *slot = Some(new_vm().map_err(|e| CmdError::msg(format!("ERR Lua could not start: {e}")))?);
         }

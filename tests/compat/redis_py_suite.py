@@ -25,7 +25,7 @@ import compat_runner as cr
 
 REDIS_PY_VERSION = "8.1.0"
 # The command families respite implements are spread over these modules; the rest of redis-py's
-# suite is cluster, sentinel, modules (search/json/timeseries/bloom), scripting, TLS, caching.
+# suite is cluster, sentinel, modules (search/json/timeseries/bloom), TLS, caching.
 MODULES = [
     "tests/test_commands.py",  # strings, keys, expiry, scan, info, config, client, command, acl, ...
     "tests/test_pipeline.py",  # pipelines, MULTI/EXEC, WATCH
@@ -40,6 +40,10 @@ MODULES = [
     "tests/test_asyncio/test_commands.py",  # the asyncio client, single connection and pool
     "tests/test_asyncio/test_pipeline.py",
     "tests/test_asyncio/test_connection.py",
+    "tests/test_scripting.py",  # EVAL, EVALSHA, SCRIPT, redis-py's Script objects
+    "tests/test_lock.py",  # Lock: SET NX PX to take, Lua scripts to release and extend
+    "tests/test_asyncio/test_scripting.py",
+    "tests/test_asyncio/test_lock.py",
 ]
 RUNS = ["resp2", "resp3"]
 DEADLINE_S = 420  # a run takes ~200 s here since test_pubsub.py joined (its tests sleep)
