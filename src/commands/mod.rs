@@ -9,6 +9,7 @@ mod connection;
 pub mod docs;
 mod expire;
 mod hashes;
+mod hyperloglog;
 mod info;
 mod keys;
 mod lists;
@@ -155,6 +156,10 @@ static TABLE: &[Command] = &[
     cmd!("substr", 4, READONLY, 1, 1, 1, strings::getrange),
     cmd!("setrange", 4, WRITE | DENYOOM, 1, 1, 1, strings::setrange),
     cmd!("lcs", -3, READONLY | EXCLUSIVE, 1, 2, 1, strings::lcs),
+    // HyperLogLog
+    cmd!("pfadd", -2, WRITE | DENYOOM | FAST, 1, 1, 1, hyperloglog::pfadd),
+    cmd!("pfcount", -2, READONLY | EXCLUSIVE, 1, -1, 1, hyperloglog::pfcount),
+    cmd!("pfmerge", -2, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, hyperloglog::pfmerge),
     // bitmaps
     cmd!("setbit", 4, WRITE | DENYOOM, 1, 1, 1, bitmaps::setbit),
     cmd!("getbit", 3, READONLY | FAST, 1, 1, 1, bitmaps::getbit),
