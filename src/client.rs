@@ -80,6 +80,8 @@ pub struct ClientInfo {
     pub subs: [AtomicUsize; 3],
     /// The blocking command this client waits in, if any (CLIENT LIST flag b, CLIENT UNBLOCK).
     pub blocked: Mutex<Option<Arc<crate::keyspace::blocking::Waiter>>>,
+    /// In MONITOR mode (CLIENT LIST flag O): its mailbox receives every command run.
+    pub monitor: AtomicBool,
 }
 
 impl ClientInfo {
@@ -123,6 +125,7 @@ impl Clients {
             mailbox: Default::default(),
             subs: Default::default(),
             blocked: Mutex::new(None),
+            monitor: AtomicBool::new(false),
         });
         self.map.insert(id, info.clone());
         info
@@ -171,6 +174,8 @@ pub struct Client {
     pub reply_skip_next: bool,
     /// Set while EXEC runs the queued commands: blocking commands answer at once then.
     pub executing_transaction: bool,
+    /// A script is running commands for this client (MONITOR shows them as from "lua").
+    pub in_script: bool,
     /// The keys this client waits on (BLPOP ...), set by the command, served by the connection.
     pub blocked: Option<crate::commands::blocking::BlockOn>,
     pub subscriptions: crate::commands::pubsub::Subscriptions,
@@ -192,6 +197,7 @@ impl Client {
             reply_off: false,
             reply_skip_next: false,
             executing_transaction: false,
+            in_script: false,
             blocked: None,
             subscriptions: Default::default(),
             waiting: None,

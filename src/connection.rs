@@ -227,7 +227,7 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
             tokio::select! {
                 // Only a subscriber gets mail here (a blocked client waits in wait_unblocked): others
                 // never register with the Notify, which costs a lock per wait.
-                _ = info.mailbox.wake.notified(), if !backed_up && client.subscriptions.active() => {
+                _ = info.mailbox.wake.notified(), if !backed_up && (client.subscriptions.active() || info.monitor.load(Relaxed)) => {
                     info.mailbox.drain_into(&mut out.reply.buf);
                     writable = true;
                 }
@@ -383,7 +383,7 @@ fn run_commands(
                 // Messages published before this command ran go out before its reply, as Redis
                 // writes them into the subscriber's output at once (a PING after them answers
                 // after them).
-                if client.subscriptions.active() {
+                if client.subscriptions.active() || client.info.monitor.load(Relaxed) {
                     client.info.mailbox.drain_into(&mut out.reply.buf);
                 }
                 commands::execute(server, client, &mut out.reply, args);

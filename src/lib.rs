@@ -31,6 +31,7 @@ pub mod config;
 pub mod connection;
 pub mod glob;
 pub mod keyspace;
+pub mod monitor;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

@@ -63,6 +63,17 @@ impl Mailbox {
         }
     }
 
+    /// Appends an encoded message and wakes the connection; the bytes now waiting.
+    pub fn push(&self, bytes: &[u8]) -> usize {
+        let size = {
+            let mut buf = self.buf.lock();
+            buf.extend_from_slice(bytes);
+            buf.len()
+        };
+        self.wake.notify_one();
+        size
+    }
+
     pub fn pending(&self) -> usize {
         self.buf.lock().len()
     }

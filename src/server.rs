@@ -40,6 +40,8 @@ pub struct Server {
     pub startup_memory: usize,
     /// Lua scripts by SHA-1 (EVAL, SCRIPT LOAD).
     pub scripts: crate::commands::scripting::ScriptCache,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
 }
 
 impl Server {
@@ -63,6 +65,7 @@ impl Server {
             shutdown,
             active_expire: std::sync::atomic::AtomicBool::new(true),
             scripts: Default::default(),
+            monitors: Default::default(),
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
         });

@@ -158,6 +158,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     super::transactions::end_transaction(&ctx.server.keyspace, ctx.client);
     super::pubsub::unsubscribe_all(&ctx.server.pubsub, ctx.client);
+    ctx.server.monitors.remove(&ctx.client.info);
     ctx.client.db = 0;
     ctx.client.info.db.store(0, Relaxed);
     ctx.out.resp3 = false;
@@ -189,6 +190,9 @@ fn type_matches(t: &[u8], info: &ClientInfo) -> Result<bool, CmdError> {
 fn client_flags(info: &ClientInfo) -> String {
     // In Redis's order.
     let mut f = String::new();
+    if info.monitor.load(Relaxed) {
+        f.push('O');
+    }
     if info.subs.iter().any(|s| s.load(Relaxed) > 0) {
         f.push('P');
     }

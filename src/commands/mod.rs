@@ -352,6 +352,7 @@ static TABLE: &[Command] = &[
     cmd!("info", -1, 0, 0, 0, 0, info::info),
     cmd!("config", -2, ADMIN | SUBCOMMANDS, 0, 0, 0, server::config),
     cmd!("time", 1, FAST, 0, 0, 0, server::time),
+    cmd!("monitor", 1, ADMIN, 0, 0, 0, server::monitor),
     cmd!("lastsave", 1, FAST, 0, 0, 0, server::lastsave),
     cmd!("shutdown", -1, ADMIN | NO_QUEUE, 0, 0, 0, server::shutdown),
     cmd!("function", -2, SUBCOMMANDS, 0, 0, 0, server::function),
@@ -561,6 +562,17 @@ fn dispatch(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes
         reject(server, client, out, Some(sid), &CmdError::NOAUTH);
         return;
     }
+    // A monitor is a replica to Redis: it may not touch the keyspace.
+    if cmd.flags & (WRITE | READONLY) != 0 && client.info.monitor.load(std::sync::atomic::Ordering::Relaxed) {
+        reject(
+            server,
+            client,
+            out,
+            Some(sid),
+            &CmdError::msg("ERR Replica can't interact with the keyspace"),
+        );
+        return;
+    }
     if server.config.cluster_enabled {
         if let Err(e) = cluster::check_slots(cmd, args, client) {
             if cmd.name == "exec" {
@@ -677,10 +689,33 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
             true
         }
     };
-    server
-        .command_stats
-        .record(stat_id(idx, args), start.elapsed().as_micros() as u64, failed);
+    let sid = stat_id(idx, args);
+    server.command_stats.record(sid, start.elapsed().as_micros() as u64, failed);
     server.stats.commands_processed.incr();
+    if server.monitors.active() {
+        feed_monitors(server, client, sid, args);
+    }
+}
+
+/// Shows a command that ran to the MONITOR clients, unless Redis keeps it from them (admin and
+/// skip_monitor commands: CONFIG, DEBUG, MONITOR ...; EVAL shows itself before its script runs).
+fn feed_monitors(server: &Server, client: &Client, sid: usize, args: &[Bytes]) {
+    static SHOWN: OnceLock<Vec<bool>> = OnceLock::new();
+    let shown = SHOWN.get_or_init(|| {
+        stat_names()
+            .iter()
+            .map(|n| !docs::has_flag(n, "admin") && !docs::has_flag(n, "skip_monitor"))
+            .collect()
+    });
+    if shown.get(sid).copied().unwrap_or(true) {
+        let origin = if client.in_script {
+            crate::monitor::Origin::Lua
+        } else {
+            crate::monitor::Origin::Client(&client.info.addr)
+        };
+        let limit = server.pubsub.hard_limit.load(std::sync::atomic::Ordering::Relaxed);
+        server.monitors.feed(client.db, origin, args, limit);
+    }
 }
 
 fn reject(server: &Server, client: &mut Client, out: &mut Reply, idx: Option<usize>, err: &CmdError) {
@@ -942,6 +977,7 @@ pub(crate) fn remove_members<C: crate::keyspace::Members>(
 
 /// Cleans up after a client leaves (its WATCHes).
 pub fn disconnect(server: &Server, client: &mut Client) {
+    server.monitors.remove(&client.info);
     transactions::unwatch_all(&server.keyspace, client);
     pubsub::unsubscribe_all(&server.pubsub, client);
     if let Some((w, _)) = client.waiting.take() {

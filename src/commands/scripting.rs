@@ -597,8 +597,16 @@ fn run(ctx: &mut Ctx<'_>, body: &[u8], sha: &str, args: &[Bytes], read_only: boo
     flags.no_writes |= read_only;
     let keys = &args[3..3 + numkeys as usize];
     let argv = &args[3 + numkeys as usize..];
+    // Monitors see EVAL before the commands of its script (Redis feeds it first).
+    if ctx.server.monitors.active() {
+        let limit = ctx.server.pubsub.hard_limit.load(Ordering::Relaxed);
+        ctx.server
+            .monitors
+            .feed(ctx.client.db, crate::monitor::Origin::Client(&ctx.client.info.addr), args, limit);
+    }
     let saved_db = ctx.client.db;
     let saved_tx = std::mem::replace(&mut ctx.client.executing_transaction, true);
+    let saved_in_script = std::mem::replace(&mut ctx.client.in_script, true);
     // Keyspace events the script's commands raise for this very client go before its reply.
     if ctx.client.subscriptions.active() {
         crate::pubsub::own_at(ctx.out.buf.len());
@@ -691,6 +699,7 @@ fn run(ctx: &mut Ctx<'_>, body: &[u8], sha: &str, args: &[Bytes], read_only: boo
         crate::pubsub::own_pin(false);
     }
     ctx.client.executing_transaction = saved_tx;
+    ctx.client.in_script = saved_in_script;
     // As Redis 7: SELECT inside a script does not change the caller's database.
     ctx.client.db = saved_db;
     result

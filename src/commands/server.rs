@@ -234,3 +234,17 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     Ok(())
 }
+
+/// MONITOR: from now on this client is shown every command run (src/monitor.rs).
+pub fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    if ctx.client.executing_transaction {
+        return Err(CmdError::msg("ERR Command not allowed inside a transaction"));
+    }
+    // As Redis: a second MONITOR is answered with nothing.
+    if ctx.client.info.monitor.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    ctx.server.monitors.add(ctx.client.info.clone());
+    ctx.out.ok();
+    Ok(())
+}
