@@ -44,6 +44,8 @@ MODULES = [
     "tests/test_lock.py",  # Lock: SET NX PX to take, Lua scripts to release and extend
     "tests/test_asyncio/test_scripting.py",
     "tests/test_asyncio/test_lock.py",
+    "tests/test_monitor.py",  # MONITOR's lines as redis-py parses them
+    "tests/test_asyncio/test_monitor.py",
 ]
 RUNS = ["resp2", "resp3"]
 DEADLINE_S = 420  # a run takes ~200 s here since test_pubsub.py joined (its tests sleep)
