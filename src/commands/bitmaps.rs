@@ -129,6 +129,17 @@ fn clamp(mut start: i64, mut end: i64, total: i64) -> (i64, i64) {
     (start, end)
 }
 
+/// A BITCOUNT/BITPOS range as bit positions (from, to), both included: clamped in bits, or in
+/// bytes and then widened to whole bytes.
+fn bit_range(start: i64, end: i64, len: i64, unit_bit: bool) -> (i64, i64) {
+    if unit_bit {
+        clamp(start, end, len * 8)
+    } else {
+        let (s, e) = clamp(start, end, len);
+        (s * 8, e * 8 + 7)
+    }
+}
+
 /// Set bits of `s` between bit positions `from` and `to`, both included.
 fn count_bits(s: &[u8], from: u64, to: u64) -> u64 {
     let (first, last) = ((from >> 3) as usize, (to >> 3) as usize);
@@ -167,12 +178,7 @@ pub fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                     out.int(0);
                     return Ok(());
                 }
-                if bit {
-                    clamp(start, end, len * 8)
-                } else {
-                    let (s, e) = clamp(start, end, len);
-                    (s * 8, e * 8 + 7)
-                }
+                bit_range(start, end, len, bit)
             }
             _ => return Err(CmdError::SYNTAX),
         };
@@ -232,12 +238,7 @@ pub fn bitpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                     Some(a) => parse_i64(a)?,
                     None => len - 1,
                 };
-                if unit_bit {
-                    clamp(start, end, len * 8)
-                } else {
-                    let (s, e) = clamp(start, end, len);
-                    (s * 8, e * 8 + 7)
-                }
+                bit_range(start, end, len, unit_bit)
             }
             _ => return Err(CmdError::SYNTAX),
         };

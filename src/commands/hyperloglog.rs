@@ -399,21 +399,32 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let ks = &ctx.server.keyspace;
-    if args.len() > 2 {
-        // The union of several: counted, nothing cached.
-        let mut max = vec![0u8; REGISTERS];
-        for key in &args[1..] {
-            ks.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| -> CmdResult {
+/// The registers of the union of `keys` (missing keys are empty HLLs), and whether any of them
+/// was dense.
+fn union_of(ctx: &Ctx<'_>, keys: &[Bytes]) -> Result<(Vec<u8>, bool), CmdError> {
+    let mut max = vec![0u8; REGISTERS];
+    let mut any_dense = false;
+    for key in keys {
+        ctx.server
+            .keyspace
+            .read(ctx.client.db, key, ctx.now, Lookup::Read, |e| -> CmdResult {
                 let Some(e) = e else { return Ok(()) };
                 let s = string_of(e)?;
                 if !is_hll(s) {
                     return Err(NOT_HLL);
                 }
+                any_dense |= s[4] == DENSE;
                 checked(merge_into(&mut max, s))
             })?;
-        }
+    }
+    Ok((max, any_dense))
+}
+
+pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let ks = &ctx.server.keyspace;
+    if args.len() > 2 {
+        // The union of several: counted, nothing cached.
+        let (max, _) = union_of(ctx, &args[1..])?;
         ctx.out.int(estimate(&max) as i64);
         return Ok(());
     }
@@ -439,20 +450,8 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let ks = &ctx.server.keyspace;
-    let mut max = vec![0u8; REGISTERS];
-    let mut use_dense = false;
     // The destination counts as a source too.
-    for key in &args[1..] {
-        ks.read(ctx.client.db, key, ctx.now, Lookup::Read, |e| -> CmdResult {
-            let Some(e) = e else { return Ok(()) };
-            let s = string_of(e)?;
-            if !is_hll(s) {
-                return Err(NOT_HLL);
-            }
-            use_dense |= s[4] == DENSE;
-            checked(merge_into(&mut max, s))
-        })?;
-    }
+    let (max, use_dense) = union_of(ctx, &args[1..])?;
     let max_bytes = sparse_max_bytes(ctx);
     ks.write(ctx.client.db, &args[1], ctx.now, |slot| -> CmdResult {
         let mut hll = match slot.get() {
