@@ -313,7 +313,7 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let dest = &args[2];
     if len > 0 {
-        ks.write(ctx.client.db, dest, ctx.now, |slot| slot.set(Value::StrBuf(result), Ttl::Clear));
+        ks.write(ctx.client.db, dest, ctx.now, |slot| slot.set_built_string(result, Ttl::Clear));
         ctx.notify(class::STRING, "set", dest);
     } else if ks.write(ctx.client.db, dest, ctx.now, |slot| slot.remove().is_some()) {
         ctx.notify(class::GENERIC, "del", dest);

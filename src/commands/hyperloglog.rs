@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::strings::string_of;
 use super::{CmdError, CmdResult, Ctx};
 use crate::keyspace::notify::class;
-use crate::keyspace::{Lookup, Ttl, Value};
+use crate::keyspace::{Lookup, Ttl};
 
 const P: u32 = 14;
 const REGISTERS: usize = 1 << P;
@@ -388,7 +388,7 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         if changed || created {
             invalidate_cache(&mut hll);
-            slot.set(Value::StrBuf(hll), Ttl::Keep);
+            slot.set_built_string(hll, Ttl::Keep);
         }
         Ok::<_, CmdError>(changed || created)
     })?;
@@ -475,7 +475,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
         invalidate_cache(&mut hll);
-        slot.set(Value::StrBuf(hll), Ttl::Keep);
+        slot.set_built_string(hll, Ttl::Keep);
         Ok(())
     })?;
     ctx.notify(class::STRING, "pfadd", &args[1]);

@@ -576,6 +576,15 @@ impl Slot<'_> {
         }
     }
 
+    /// Stores a string built by a command (BITOP, PFADD ...), which Redis reports as "raw"
+    /// whatever its length, as it never went through the embstr path.
+    pub fn set_built_string(&mut self, bytes: Vec<u8>, ttl: Ttl) {
+        self.set(Value::StrBuf(bytes), ttl);
+        if let Some(node) = self.shard.main.get_mut(self.hash, self.key) {
+            node.value.set_raw_hint();
+        }
+    }
+
     /// Sets or clears the TTL of an existing key. Returns false if the key does not exist.
     pub fn set_expire(&mut self, at: Option<i64>) -> bool {
         let Some(old) = self.get().map(|e| e.expire_at()) else {
