@@ -95,6 +95,17 @@ async fn debug_advance_clock_over_the_wire_needs_enable_debug_command() {
         .query_async(&mut c)
         .await
         .unwrap();
+    // DEBUG ERROR answers its argument as the error, as redis-server 7.0.15 does (compared by hand).
+    let mut raw = common::Raw::connect(h.addr).await;
+    raw.roundtrip(b"DEBUG ERROR \"LOADING fake message\"\r\n", b"-LOADING fake message\r\n")
+        .await;
+    raw.roundtrip(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nerror\r\n$4\r\na\r\nb\r\n", b"-a  b\r\n")
+        .await;
+    raw.roundtrip(
+        b"DEBUG ERROR\r\n",
+        b"-ERR unknown subcommand or wrong number of arguments for 'ERROR'. Try DEBUG HELP.\r\n",
+    )
+    .await;
     h.stop().await;
 }
 

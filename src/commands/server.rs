@@ -149,6 +149,13 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         // Redis blocks the whole server; the exclusive world lock held here does the same.
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
         ctx.out.ok();
+    } else if eq_ic(sub, "error") && args.len() == 3 {
+        // The argument as an error reply, verbatim (client libraries test their error parsing
+        // with it: "LOADING ...", "WRONGTYPE ..."); line breaks become spaces, as in Redis.
+        let msg: Vec<u8> = args[2].iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+        ctx.out.raw(b"-");
+        ctx.out.raw(&msg);
+        ctx.out.raw(b"\r\n");
     } else if eq_ic(sub, "advance-clock") && args.len() == 3 {
         // respite only: moves the server's clock forward, so tests of TTLs need no sleeps.
         let ms = parse_i64(&args[2])?;
