@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
-use super::strings::string_of;
+use super::strings::{clamp_range, string_of};
 use super::{eq_ic, parse_i64, parse_i64_strict, CmdError, CmdResult, Ctx};
 use crate::keyspace::notify::class;
 use crate::keyspace::{Entry, Lookup, Slot, Ttl, Value};
@@ -112,30 +112,13 @@ fn unit_is_bit(arg: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
-/// Redis's range clamping for BITCOUNT and BITPOS: negative indexes count from the end, then
-/// both are clamped into [0, total - 1]. The result may be empty (start > end).
-fn clamp(mut start: i64, mut end: i64, total: i64) -> (i64, i64) {
-    if start < 0 {
-        start += total;
-    }
-    if end < 0 {
-        end += total;
-    }
-    start = start.max(0);
-    end = end.max(0);
-    if end >= total {
-        end = total - 1;
-    }
-    (start, end)
-}
-
 /// A BITCOUNT/BITPOS range as bit positions (from, to), both included: clamped in bits, or in
 /// bytes and then widened to whole bytes.
 fn bit_range(start: i64, end: i64, len: i64, unit_bit: bool) -> (i64, i64) {
     if unit_bit {
-        clamp(start, end, len * 8)
+        clamp_range(start, end, len * 8)
     } else {
-        let (s, e) = clamp(start, end, len);
+        let (s, e) = clamp_range(start, end, len);
         (s * 8, e * 8 + 7)
     }
 }

@@ -362,7 +362,7 @@ fn lua_integer(v: f64) -> i64 {
     }
 }
 
-/// A status or error text as Redis writes it: no line breaks inside.
+/// A status text as Redis writes it: no line breaks inside.
 fn one_line(s: &[u8]) -> Vec<u8> {
     s.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect()
 }
@@ -377,11 +377,7 @@ fn lua_to_reply(v: &Value, out: &mut Reply, resp3_script: bool, depth: usize) {
         Value::Number(n) => out.int(lua_integer(*n)),
         Value::Table(t) if depth < 1000 => {
             if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                let mut msg = b"-".to_vec();
-                msg.extend(one_line(&e.as_bytes()));
-                out.raw(&msg);
-                out.raw(b"\r\n");
-                return;
+                return out.error(&e.as_bytes());
             }
             if let Ok(Value::String(ok)) = t.raw_get::<Value>("ok") {
                 out.simple(&String::from_utf8_lossy(&one_line(&ok.as_bytes())));
@@ -500,10 +496,7 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8], shebang_end: usize) -> Result<Fu
             mlua::Error::SyntaxError { message, .. } => message,
             other => other.to_string(),
         };
-        CmdError::msg(format!(
-            "ERR Error compiling script (new function): {}",
-            String::from_utf8_lossy(&one_line(msg.as_bytes()))
-        ))
+        CmdError::msg(format!("ERR Error compiling script (new function): {msg}"))
     })?;
     vm.functions.insert(sha.to_string(), f.clone());
     Ok(f)
@@ -667,12 +660,7 @@ fn run(ctx: &mut Ctx<'_>, body: &[u8], sha: &str, args: &[Bytes], read_only: boo
             .lua_memory
             .store(lua.used_memory() as u64, Ordering::Relaxed);
         let resp3_script = lua.named_registry_value::<i64>("resp").unwrap_or(2) == 3;
-        let (ok, value) = outcome.map_err(|e| {
-            CmdError::msg(format!(
-                "ERR Error running script: {}",
-                String::from_utf8_lossy(&one_line(e.to_string().as_bytes()))
-            ))
-        })?;
+        let (ok, value) = outcome.map_err(|e| CmdError::msg(format!("ERR Error running script: {e}")))?;
         if ok {
             lua_to_reply(&value, ctx.out, resp3_script, 0);
             return Ok(());
@@ -689,11 +677,12 @@ fn run(ctx: &mut Ctx<'_>, body: &[u8], sha: &str, args: &[Bytes], read_only: boo
             .unwrap_or_default();
         let source: Option<String> = t.raw_get("source").ok();
         let line: Option<i64> = t.raw_get("line").ok();
-        let mut msg = one_line(err.as_bytes());
-        if let (Some(source), Some(line)) = (source, line) {
-            msg.extend(format!(" script: {sha}, on {source}:{line}.").bytes());
-        }
-        Err(CmdError::msg(String::from_utf8_lossy(&msg).into_owned()))
+        // Reply::error turns the message's line breaks into spaces.
+        let msg = match (source, line) {
+            (Some(source), Some(line)) => format!("{err} script: {sha}, on {source}:{line}."),
+            _ => err,
+        };
+        Err(CmdError::msg(msg))
     });
     if ctx.client.subscriptions.active() {
         crate::pubsub::own_pin(false);

@@ -151,11 +151,8 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.ok();
     } else if eq_ic(sub, "error") && args.len() == 3 {
         // The argument as an error reply, verbatim (client libraries test their error parsing
-        // with it: "LOADING ...", "WRONGTYPE ..."); line breaks become spaces, as in Redis.
-        let msg: Vec<u8> = args[2].iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
-        ctx.out.raw(b"-");
-        ctx.out.raw(&msg);
-        ctx.out.raw(b"\r\n");
+        // with it: "LOADING ...", "WRONGTYPE ..."); Reply::error turns line breaks into spaces.
+        ctx.out.error(&args[2]);
     } else if eq_ic(sub, "advance-clock") && args.len() == 3 {
         // respite only: moves the server's clock forward, so tests of TTLs need no sleeps.
         let ms = parse_i64(&args[2])?;

@@ -437,9 +437,26 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })
 }
 
+/// Redis's range clamping (GETRANGE, BITCOUNT, BITPOS): negative indexes count from the end,
+/// then both are clamped into [0, total - 1]. The result may be empty (start > end).
+pub(super) fn clamp_range(mut start: i64, mut end: i64, total: i64) -> (i64, i64) {
+    if start < 0 {
+        start += total;
+    }
+    if end < 0 {
+        end += total;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= total {
+        end = total - 1;
+    }
+    (start, end)
+}
+
 pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let mut start = parse_i64(&args[2])?;
-    let mut end = parse_i64(&args[3])?;
+    let start = parse_i64(&args[2])?;
+    let end = parse_i64(&args[3])?;
     let out = &mut *ctx.out;
     ctx.server.keyspace.read(ctx.client.db, &args[1], ctx.now, Lookup::Read, |e| {
         let s = match e {
@@ -451,17 +468,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             out.bulk(b"");
             return Ok(());
         }
-        if start < 0 {
-            start += len;
-        }
-        if end < 0 {
-            end += len;
-        }
-        start = start.max(0);
-        end = end.max(0);
-        if end >= len {
-            end = len - 1;
-        }
+        let (start, end) = clamp_range(start, end, len);
         if start > end || len == 0 {
             out.bulk(b"");
         } else {
