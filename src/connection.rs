@@ -3,8 +3,10 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -29,13 +31,13 @@ const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mod
 
 /// The stream a connection runs on, TCP or the Unix socket. Both tokio types offer readiness and
 /// non-blocking reads and writes under the same names, which is all the loop needs.
-pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + Sync + Sized + 'static {
     /// The std form, in which an accepted socket moves to another event loop's reactor.
     type Std: Send + 'static;
     fn into_std(self) -> io::Result<Self::Std>;
     fn from_std(std: Self::Std) -> io::Result<Self>;
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
-    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
 }
@@ -50,11 +52,11 @@ macro_rules! socket_for {
             fn from_std(std: $std) -> io::Result<Self> {
                 <$t>::from_std(std)
             }
-            fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-                <$t>::readable(self)
+            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_read_ready(self, cx)
             }
-            fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
-                <$t>::writable(self)
+            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_write_ready(self, cx)
             }
             fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
                 <$t>::try_read_buf(self, buf)
@@ -172,6 +174,27 @@ impl Output {
     }
 }
 
+/// What ended a connection's wait.
+#[derive(Default)]
+struct Wake {
+    readable: bool,
+    writable: bool,
+    mail: bool,
+    /// Killed, or idle past `timeout`.
+    closing: bool,
+}
+
+/// Sets a timer slot to fire at `at`, or empties it.
+#[inline(always)]
+fn arm(mut slot: Pin<&mut Option<tokio::time::Sleep>>, at: Option<Instant>) {
+    match (at, slot.as_mut().as_pin_mut()) {
+        (None, None) => {}
+        (None, Some(_)) => slot.set(None),
+        (Some(at), Some(timer)) => timer.reset(at.into()),
+        (Some(at), None) => slot.set(Some(tokio::time::sleep_until(at.into()))),
+    }
+}
+
 async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -> std::io::Result<()> {
     let mut buf = BytesMut::new();
     let mut out = Output {
@@ -182,6 +205,19 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
     let mut args = Vec::new();
     let mut shutdown = server.shutdown_signal();
     let info = client.info.clone();
+    // The futures for a kill and for shutdown live as long as the connection: made and dropped
+    // on every wait, each cost a lock to register and one to unregister per request.
+    let kill = info.kill.notified();
+    tokio::pin!(kill);
+    let mut shutdown_rx = server.shutdown_signal();
+    let stop = async move {
+        let _ = shutdown_rx.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stop);
+    let mut stop_done = false;
+    let mut mail = std::pin::pin!(None::<tokio::sync::futures::Notified<'_>>);
+    let mut idle = std::pin::pin!(None::<tokio::time::Sleep>);
+    let mut soft = std::pin::pin!(None::<tokio::time::Sleep>);
     let mut decoder = Decoder::new(Limits::default());
     let mut read_size = MIN_READ;
     // Complete commands left in `buf` while the client was not reading its replies.
@@ -190,7 +226,7 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
         let limits = OutputLimits::load(server);
         let backed_up = out.pending() >= limits.window();
         if client.waiting.is_some() {
-            if !wait_unblocked(server, socket, client, &mut buf, &mut out, &mut shutdown).await? {
+            if !wait_unblocked(server, socket, client, &mut buf, &mut out, kill.as_mut(), &mut shutdown).await? {
                 return Ok(());
             }
             // Commands that arrived while it waited run now.
@@ -209,35 +245,76 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
                 }
             }
             let timeout = server.config.timeout_secs.load(Relaxed);
-            let idle = async {
-                if timeout == 0 {
-                    std::future::pending::<()>().await
-                } else {
-                    tokio::time::sleep(Duration::from_secs(timeout)).await
-                }
-            };
+            // Timers only while they can fire: most connections have neither.
+            let idle_at = (timeout > 0).then(|| Instant::now() + Duration::from_secs(timeout));
+            arm(idle.as_mut(), idle_at);
             // While output waits over the soft limit, wake up to close the client when its time is up.
-            let soft_deadline = async {
-                match out.over_soft_since {
-                    Some(since) => tokio::time::sleep_until((since + Duration::from_secs(limits.soft_secs + 1)).into()).await,
-                    None => std::future::pending::<()>().await,
+            arm(
+                soft.as_mut(),
+                out.over_soft_since.map(|since| since + Duration::from_secs(limits.soft_secs + 1)),
+            );
+            // Only a subscriber or monitor gets mail here (a blocked client waits in
+            // wait_unblocked): others never register with the Notify, which costs a lock per wait.
+            if !backed_up && (client.subscriptions.active() || info.monitor.load(Relaxed)) {
+                if mail.is_none() {
+                    mail.set(Some(info.mailbox.wake.notified()));
                 }
-            };
-            let (mut readable, mut writable) = (false, false);
-            tokio::select! {
-                // Only a subscriber gets mail here (a blocked client waits in wait_unblocked): others
-                // never register with the Notify, which costs a lock per wait.
-                _ = info.mailbox.wake.notified(), if !backed_up && (client.subscriptions.active() || info.monitor.load(Relaxed)) => {
-                    info.mailbox.drain_into(&mut out.reply.buf);
-                    writable = true;
-                }
-                r = socket.readable(), if !backed_up && !stalled => { r?; readable = true }
-                r = socket.writable(), if out.pending() > 0 => { r?; writable = true }
-                _ = info.kill.notified() => return Ok(()),
-                _ = shutdown.wait_for(|s| *s) => {}
-                _ = idle => return Ok(()),
-                _ = soft_deadline => {}
+            } else if mail.is_some() {
+                mail.set(None);
             }
+            let want_read = !backed_up && !stalled;
+            let want_write = out.pending() > 0;
+            // Polled by hand rather than by select!: readiness polled in place costs no future
+            // per wait, and the input is looked at first, the rest only when there is none.
+            let wake = std::future::poll_fn(|cx| -> Poll<io::Result<Wake>> {
+                let mut wake = Wake::default();
+                if want_read {
+                    if let Poll::Ready(r) = socket.poll_read_ready(cx) {
+                        r?;
+                        wake.readable = true;
+                    }
+                }
+                if want_write {
+                    if let Poll::Ready(r) = socket.poll_write_ready(cx) {
+                        r?;
+                        wake.writable = true;
+                    }
+                }
+                if let Some(m) = mail.as_mut().as_pin_mut() {
+                    wake.mail = m.poll(cx).is_ready();
+                }
+                if wake.readable || wake.writable || wake.mail {
+                    return Poll::Ready(Ok(wake));
+                }
+                if kill.as_mut().poll(cx).is_ready() {
+                    wake.closing = true;
+                    return Poll::Ready(Ok(wake));
+                }
+                if !stop_done && stop.as_mut().poll(cx).is_ready() {
+                    stop_done = true;
+                    return Poll::Ready(Ok(wake));
+                }
+                let idle_fired = idle.as_mut().as_pin_mut().is_some_and(|t| t.poll(cx).is_ready());
+                if idle_fired {
+                    wake.closing = true;
+                    return Poll::Ready(Ok(wake));
+                }
+                let soft_fired = soft.as_mut().as_pin_mut().is_some_and(|t| t.poll(cx).is_ready());
+                if soft_fired {
+                    soft.set(None);
+                    return Poll::Ready(Ok(wake));
+                }
+                Poll::Pending
+            })
+            .await?;
+            if wake.closing {
+                return Ok(());
+            }
+            if wake.mail {
+                mail.set(None);
+                info.mailbox.drain_into(&mut out.reply.buf);
+            }
+            let (readable, writable) = (wake.readable, wake.writable || wake.mail);
             if writable {
                 out.try_flush(server, socket)?;
             }
@@ -296,6 +373,7 @@ async fn wait_unblocked(
     client: &mut Client,
     buf: &mut BytesMut,
     out: &mut Output,
+    mut kill: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<bool> {
     use commands::blocking::{end_wait, take_answer, write_timeout_reply};
@@ -325,7 +403,7 @@ async fn wait_unblocked(
                 write_timeout_reply(&mut reply, commands::blocking::TimeoutReply::NullArray);
                 break end_wait(server, &waiter, reply.buf);
             }
-            r = socket.readable() => {
+            r = std::future::poll_fn(|cx| socket.poll_read_ready(cx)) => {
                 r?;
                 match socket.try_read_buf(buf) {
                     Ok(0) => break None,
@@ -337,7 +415,7 @@ async fn wait_unblocked(
                     break None;
                 }
             }
-            _ = info.kill.notified() => break None,
+            _ = kill.as_mut() => break None,
             _ = shutdown.wait_for(|s| *s) => break None,
         }
     };
