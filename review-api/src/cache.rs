@@ -495,6 +495,18 @@ impl Cache {
         result
     }
 
+    /// [`fetch`](Self::fetch) for a value that others are cut from (a user's full due list, of
+    /// which each category's list is a filter): the same read, single-flight load and store,
+    /// counted under the request being served, not as one of its own.
+    pub async fn fetch_base<T, F, Fut>(self: &Arc<Self>, ep: &'static Endpoint, user: i64, key: &str, load: F) -> Result<Bytes, ApiError>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + Send,
+    {
+        self.fetch_inner(ep, user, key, load).await.map(|(json, _)| json)
+    }
+
     async fn fetch_inner<T, F, Fut>(
         self: &Arc<Self>,
         ep: &'static Endpoint,

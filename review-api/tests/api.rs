@@ -220,10 +220,17 @@ async fn review_today_and_stats(backend: Backend) {
     assert_eq!(second.x_cache(), "HIT");
     assert_eq!(second.json, first.json, "a hit serves what the miss stored");
 
-    // Category filter: a subset, all in that category, cached under its own key.
+    // Category filter: a subset, all in that category, cached under its own key, and cut from
+    // the cached full list rather than queried.
     let slug = results[0]["content"]["category"]["slug"].as_str().unwrap().to_string();
+    let queries = env.db_queries("review_today").await;
     let filtered = env.get(&format!("/api/review/today/?category_slug={slug}"), t).await;
     assert_eq!(filtered.x_cache(), "MISS");
+    assert_eq!(env.db_queries("review_today").await, queries, "cut from the cached full list");
+    assert_eq!(
+        env.get(&format!("/api/review/today/?category_slug={slug}"), t).await.x_cache(),
+        "HIT"
+    );
     let f = filtered.json["results"].as_array().unwrap();
     assert!(!f.is_empty() && f.len() <= results.len());
     assert!(f.iter().all(|r| r["content"]["category"]["slug"] == slug.as_str()));
@@ -232,8 +239,24 @@ async fn review_today_and_stats(backend: Backend) {
         results.iter().filter(|r| r["content"]["category"]["slug"] == slug.as_str()).count()
     );
 
-    // Another user sees only their own list.
+    // Another user, category first: one query, for the full list, which is then cached too.
+    let queries = env.db_queries("review_today").await;
+    let other_filtered = env.get(&format!("/api/review/today/?category_slug={slug}"), &env.tokens[1]).await;
+    assert_eq!(other_filtered.x_cache(), "MISS");
+    assert_eq!(env.db_queries("review_today").await, queries + 1);
     let other = env.get("/api/review/today/", &env.tokens[1]).await;
+    assert_eq!(other.x_cache(), "HIT", "the full list was loaded for the category's");
+    assert_eq!(
+        content_ids(&other_filtered.json),
+        other.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["content"]["category"]["slug"] == slug.as_str())
+            .map(|r| r["content"]["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    );
+    // Another user sees only their own list.
     assert!(other.json["results"]
         .as_array()
         .unwrap()
@@ -283,6 +306,8 @@ async fn review_today_and_stats(backend: Backend) {
     assert_eq!(after.json["count"].as_u64().unwrap() as usize, results.len() - 1);
     let filtered_after = env.get(&format!("/api/review/today/?category_slug={slug}"), t).await;
     assert_eq!(filtered_after.x_cache(), "MISS", "every category's key of the user is invalidated");
+    assert!(!content_ids(&filtered_after.json).contains(&done_id), "cut from the new full list");
+    assert_eq!(filtered_after.json["count"].as_u64().unwrap() as usize, f.len() - 1);
     let stats_after = env.get("/api/analytics/stats/", t).await;
     assert_eq!(stats_after.x_cache(), "MISS");
     assert_eq!(
@@ -684,7 +709,21 @@ async fn no_stale_read_after_write(backend: Backend) {
         .await,
     );
     let t = env.tokens[0].clone();
-    let id = content_ids(&env.get("/api/content/", &t).await.json)[0];
+    // A due content with a category: the review lists show its title too.
+    let due = env.get("/api/review/today/", &t).await.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["content"]["category"].is_object())
+        .cloned()
+        .expect("a due content with a category");
+    let id = due["content"]["id"].as_i64().unwrap();
+    let slug = due["content"]["category"]["slug"].as_str().unwrap().to_string();
+    let mut page = 1;
+    while !content_ids(&env.get(&format!("/api/content/?page={page}"), &t).await.json).contains(&id) {
+        page += 1;
+        assert!(page < 10, "content {id} in none of the user's list pages");
+    }
     let patched = env
         .send(Method::PATCH, &format!("/api/content/{id}/"), &t, json!({"title": "v0"}))
         .await;
@@ -694,27 +733,35 @@ async fn no_stale_read_after_write(backend: Backend) {
 
     let mut readers = Vec::new();
     for r in 0..6 {
-        let (env, t, committed) = (env.clone(), t.clone(), committed.clone());
+        let (env, t, committed, slug) = (env.clone(), t.clone(), committed.clone(), slug.clone());
         readers.push(tokio::spawn(async move {
             let (mut reads, mut misses) = (0, 0);
             while committed.load(Ordering::SeqCst) < 40 && Instant::now() < deadline {
                 let floor = committed.load(Ordering::SeqCst);
-                // Alternate the detail and the list: both cached, both invalidated by the write.
-                let (title, status) = if r % 2 == 0 {
+                // The detail, the content list and the category's due list (cut from the full
+                // one): all cached, all invalidated by the write.
+                let (title, status) = if r % 3 == 0 {
                     let reply = env.get(&format!("/api/content/{id}/"), &t).await;
                     (reply.json["title"].as_str().unwrap().to_string(), reply.x_cache().to_string())
                 } else {
-                    let reply = env.get("/api/content/", &t).await;
+                    let path = if r % 3 == 1 {
+                        format!("/api/content/?page={page}")
+                    } else {
+                        format!("/api/review/today/?category_slug={slug}")
+                    };
+                    let reply = env.get(&path, &t).await;
                     let item = reply.json["results"]
                         .as_array()
                         .unwrap()
                         .iter()
+                        .map(|r| if r["content"].is_object() { &r["content"] } else { r })
                         .find(|c| c["id"] == id)
                         .cloned()
                         .unwrap();
                     (item["title"].as_str().unwrap().to_string(), reply.x_cache().to_string())
                 };
-                let seen: i64 = title.trim_start_matches('v').parse().unwrap();
+                // The seed's title (before v0) counts as older than every write.
+                let seen: i64 = title.strip_prefix('v').and_then(|n| n.parse().ok()).unwrap_or(-1);
                 assert!(
                     seen >= floor,
                     "read started after write v{floor} returned but saw v{seen} ({status})"
