@@ -8,6 +8,7 @@ mod cluster;
 mod connection;
 pub mod docs;
 mod expire;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod info;
@@ -54,7 +55,8 @@ pub mod flags {
     pub const SUBCOMMANDS: u32 = 1 << 8;
     /// Allowed to a RESP2 client in subscribed mode (the (P|S)(UN)SUBSCRIBEs, PING, QUIT, RESET).
     pub const PUBSUB_OK: u32 = 1 << 9;
-    /// A `STORE key` option names one more key (SORT; Redis's sortGetKeys).
+    /// A `STORE key` option names one more key (SORT's sortGetKeys; GEORADIUS's STORE and
+    /// STOREDIST, georadiusGetKeys).
     pub const STORE_OPTION: u32 = 1 << 10;
 }
 
@@ -83,12 +85,14 @@ impl Command {
         // No keys (first 0) gives an empty range.
         let last = if first == 0 { -1 } else { last };
         let fixed = (first.max(1)..=last).step_by(step).filter_map(move |p| args.get(p as usize));
-        let store = if self.flags & STORE_OPTION != 0 {
-            sort::store_key(args)
-        } else {
-            None
+        let store = match self.flags & STORE_OPTION != 0 {
+            true if self.name == "sort" => [sort::store_key(args), None],
+            true => geo::store_keys(args),
+            false => [None, None],
         };
-        fixed.chain(self.counted_keys(args).unwrap_or_default()).chain(store)
+        fixed
+            .chain(self.counted_keys(args).unwrap_or_default())
+            .chain(store.into_iter().flatten())
     }
 
     /// Whether the command names keys at all (COMMAND GETKEYS refuses those that do not).
@@ -274,6 +278,25 @@ static TABLE: &[Command] = &[
     cmd!("spublish", 3, FAST, 1, 1, 1, pubsub::spublish),
     cmd!("pubsub", -2, SUBCOMMANDS, 0, 0, 0, pubsub::pubsub),
     // sorted sets
+    // geo (sorted sets of geohashes)
+    cmd!("geoadd", -5, WRITE | DENYOOM, 1, 1, 1, geo::geoadd),
+    cmd!("geodist", -4, READONLY, 1, 1, 1, geo::geodist),
+    cmd!("geohash", -2, READONLY, 1, 1, 1, geo::geohash),
+    cmd!("geopos", -2, READONLY, 1, 1, 1, geo::geopos),
+    cmd!("georadius", -6, WRITE | DENYOOM | EXCLUSIVE | STORE_OPTION, 1, 1, 1, geo::georadius),
+    cmd!("georadius_ro", -6, READONLY, 1, 1, 1, geo::georadius_ro),
+    cmd!(
+        "georadiusbymember",
+        -5,
+        WRITE | DENYOOM | EXCLUSIVE | STORE_OPTION,
+        1,
+        1,
+        1,
+        geo::georadiusbymember
+    ),
+    cmd!("georadiusbymember_ro", -5, READONLY, 1, 1, 1, geo::georadiusbymember_ro),
+    cmd!("geosearch", -7, READONLY, 1, 1, 1, geo::geosearch),
+    cmd!("geosearchstore", -8, WRITE | DENYOOM | EXCLUSIVE, 1, 2, 1, geo::geosearchstore),
     cmd!("zadd", -4, WRITE | DENYOOM | FAST, 1, 1, 1, zsets::zadd),
     cmd!("zincrby", 4, WRITE | DENYOOM | FAST, 1, 1, 1, zsets::zincrby),
     cmd!("zrem", -3, WRITE | FAST, 1, 1, 1, zsets::zrem),

@@ -20,7 +20,7 @@ use crate::protocol::reply::format_double;
 use crate::protocol::Reply;
 
 /// The listpack thresholds as configured now.
-fn limits(ctx: &Ctx<'_>) -> ListpackLimits {
+pub(super) fn limits(ctx: &Ctx<'_>) -> ListpackLimits {
     use std::sync::atomic::Ordering::Relaxed;
     let c = &ctx.server.config;
     ListpackLimits {
@@ -29,7 +29,7 @@ fn limits(ctx: &Ctx<'_>) -> ListpackLimits {
     }
 }
 
-fn zset_of(entry: &Entry) -> Result<&ZSet, CmdError> {
+pub(super) fn zset_of(entry: &Entry) -> Result<&ZSet, CmdError> {
     entry.value.as_zset().ok_or(CmdError::WRONGTYPE)
 }
 
@@ -60,7 +60,7 @@ fn read_zset(ctx: &mut Ctx<'_>, key: &[u8], missing: impl FnOnce(&mut Reply), f:
 
 /// Redis's string2d (getDoubleFromObject): the whole argument is a float, no leading space, no
 /// NaN, and no overflow or underflow to zero ("1e400" and "1e-400" are refused).
-fn parse_score_with(arg: &[u8], err: &CmdError) -> Result<f64, CmdError> {
+pub(super) fn parse_score_with(arg: &[u8], err: &CmdError) -> Result<f64, CmdError> {
     let v = parse_f64(arg).map_err(|_| err.clone())?;
     let text = std::str::from_utf8(arg).unwrap_or_default().to_ascii_lowercase();
     let t = text.trim_start_matches(['+', '-']);

@@ -128,6 +128,16 @@ impl Reply {
         }
     }
 
+    /// A double already formatted (Redis's human long double form, GEOPOS): a RESP3 double, a
+    /// bulk string in RESP2.
+    pub fn double_text(&mut self, text: &[u8]) {
+        if self.resp3 {
+            self.line(b',', text);
+        } else {
+            self.bulk(text);
+        }
+    }
+
     /// Verbatim text such as INFO and CLIENT INFO (RESP2: a bulk string).
     pub fn verbatim(&mut self, text: &[u8]) {
         if self.resp3 {
