@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use parking_lot::RwLock;
 
@@ -200,6 +200,9 @@ pub struct Config {
     pub maxclients: AtomicU64,
     pub hz: AtomicU32,
     pub proto_max_bulk_len: AtomicU64,
+    /// Microseconds from which a command goes to the slow log; negative: none does.
+    pub slowlog_log_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
     /// hash-max-listpack-entries / -value: when a hash stops being a listpack.
     pub hash_max_listpack_entries: AtomicU64,
     pub hash_max_listpack_value: AtomicU64,
@@ -254,6 +257,8 @@ impl Default for Config {
             maxclients: AtomicU64::new(10000),
             hz: AtomicU32::new(10),
             proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
+            slowlog_log_slower_than: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
             hash_max_listpack_entries: AtomicU64::new(512),
             hash_max_listpack_value: AtomicU64::new(64),
             set_max_intset_entries: AtomicU64::new(512),
@@ -547,6 +552,8 @@ impl Config {
                 return Ok(canonical);
             }
             "proto-max-bulk-len" => self.proto_max_bulk_len.store(num(), Relaxed),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.store(stored.parse::<i64>().unwrap_or(10_000), Relaxed),
+            "slowlog-max-len" => self.slowlog_max_len.store(num(), Relaxed),
             "hash-max-listpack-entries" | "hash-max-ziplist-entries" => self.hash_max_listpack_entries.store(num(), Relaxed),
             "hash-max-listpack-value" | "hash-max-ziplist-value" => self.hash_max_listpack_value.store(num(), Relaxed),
             "set-max-intset-entries" => self.set_max_intset_entries.store(num(), Relaxed),

@@ -35,6 +35,7 @@ pub mod monitor;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;
+pub mod slowlog;
 pub mod stats;
 
 use std::net::SocketAddr;

@@ -67,7 +67,7 @@ impl Monitors {
 
 /// The arguments a monitor must not see (Redis's redactClientCommandArgument): AUTH's, and the
 /// user name and password of HELLO's AUTH option.
-fn redacted(args: &[Bytes]) -> Vec<bool> {
+pub(crate) fn redacted(args: &[Bytes]) -> Vec<bool> {
     let mut hide = vec![false; args.len()];
     if args[0].eq_ignore_ascii_case(b"auth") {
         hide[1..].iter_mut().for_each(|h| *h = true);

@@ -42,6 +42,7 @@ pub struct Server {
     pub scripts: crate::commands::scripting::ScriptCache,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl Server {
@@ -66,6 +67,7 @@ impl Server {
             active_expire: std::sync::atomic::AtomicBool::new(true),
             scripts: Default::default(),
             monitors: Default::default(),
+            slowlog: Default::default(),
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
         });

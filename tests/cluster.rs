@@ -74,9 +74,11 @@ async fn cluster_replies_and_errors_as_redis() {
     // GEORADIUS: the STORE and STOREDIST destinations are keys (Redis's key specs).
     let geo_crossslot = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n";
     r.roundtrip(b"GEORADIUS {t}g 0 0 1 km STORE b\r\n", geo_crossslot).await;
-    r.roundtrip(b"GEORADIUSBYMEMBER {t}g m 1 km STORE {t}d STOREDIST b\r\n", geo_crossslot).await;
+    r.roundtrip(b"GEORADIUSBYMEMBER {t}g m 1 km STORE {t}d STOREDIST b\r\n", geo_crossslot)
+        .await;
     r.roundtrip(b"GEOADD {t}g 0 0 m\r\n", b":1\r\n").await;
-    r.roundtrip(b"GEORADIUSBYMEMBER {t}g m 1 km STORE {t}d STOREDIST {t}e\r\n", b":1\r\n").await;
+    r.roundtrip(b"GEORADIUSBYMEMBER {t}g m 1 km STORE {t}d STOREDIST {t}e\r\n", b":1\r\n")
+        .await;
     let port = h.addr.port();
     let slots = format!(
         "*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n$9\r\n127.0.0.1\r\n:{port}\r\n$40\r\n{}\r\n*0\r\n",

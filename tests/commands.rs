@@ -525,3 +525,100 @@ async fn container_commands_count_under_their_subcommands() {
     }
     h.stop().await;
 }
+
+/// SLOWLOG as Redis 7.0's slowlog.c keeps it: newest first, ids that survive RESET, 32 arguments
+/// at most (the last counting the rest), 128 bytes per argument, AUTH's redacted, EXEC itself not
+/// logged (its commands are), the client's address and name, and slowlog-max-len applied.
+#[tokio::test]
+async fn slowlog_records_slow_commands_as_redis() {
+    let h = start_with(&[("enable-debug-command", "yes")]).await;
+    let mut c = client(h.addr).await;
+    let get = |n: i64| redis::cmd("SLOWLOG").arg("GET").arg(n).clone();
+    // The default threshold (10 ms) lets a GET by, not a 30 ms DEBUG SLEEP.
+    let _: Option<String> = c.get("k").await.unwrap();
+    let _: () = redis::cmd("DEBUG").arg("SLEEP").arg("0.03").query_async(&mut c).await.unwrap();
+    let log: Vec<redis::Value> = get(-1).query_async(&mut c).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    let redis::Value::Array(entry) = &log[0] else { panic!("{log:?}") };
+    assert_eq!(entry.len(), 6);
+    assert!(matches!(entry[2], redis::Value::Int(us) if us >= 30_000), "{entry:?}");
+    assert_eq!(
+        entry[3],
+        redis::Value::Array(vec![
+            redis::Value::BulkString(b"DEBUG".to_vec()),
+            redis::Value::BulkString(b"SLEEP".to_vec()),
+            redis::Value::BulkString(b"0.03".to_vec())
+        ])
+    );
+    let peer: String = redis::from_redis_value(&entry[4]).unwrap();
+    let local: std::net::SocketAddr = peer.parse().unwrap();
+    assert_eq!(local.ip().to_string(), "127.0.0.1");
+    assert_eq!(entry[5], redis::Value::BulkString(Vec::new()), "no client name yet");
+
+    // Everything, from now on.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(0)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("slowpoke")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let long = "x".repeat(200);
+    let _: () = c.set("k", &long).await.unwrap();
+    let many: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    let _: i64 = redis::cmd("DEL").arg(&many).query_async(&mut c).await.unwrap();
+    let _: redis::RedisResult<()> = redis::cmd("AUTH").arg("secret").query_async(&mut c).await;
+    let (_, _): (String, String) = redis::pipe().atomic().set("a", 1).get("a").query_async(&mut c).await.unwrap();
+    let log: Vec<(i64, i64, i64, Vec<String>, String, String)> = get(-1).query_async(&mut c).await.unwrap();
+    let args: Vec<&[String]> = log.iter().map(|e| &e.3[..]).collect();
+    // Newest first: GET and SET of the transaction (EXEC not logged), MULTI, AUTH, DEL, SET,
+    // CLIENT SETNAME, SLOWLOG RESET.
+    assert_eq!(args[0], ["GET", "a"]);
+    assert_eq!(args[1], ["SET", "a", "1"]);
+    assert_eq!(args[2], ["MULTI"]);
+    assert_eq!(args[3], ["AUTH", "(redacted)"]);
+    assert_eq!(args[4].len(), 32);
+    assert_eq!(args[4][30], "k29");
+    assert_eq!(args[4][31], "... (10 more arguments)");
+    assert_eq!(args[5], ["SET", "k", &format!("{}... (72 more bytes)", "x".repeat(128))]);
+    assert_eq!(args[6], ["CLIENT", "SETNAME", "slowpoke"]);
+    assert_eq!(args[7], ["SLOWLOG", "RESET"]);
+    assert_eq!(log[0].5, "slowpoke");
+    let ids: Vec<i64> = log.iter().map(|e| e.0).collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1] + 1), "ids count down: {ids:?}");
+    assert!(log[7].0 >= 1, "ids go on after RESET: {ids:?}");
+    let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query_async(&mut c).await.unwrap();
+    assert_eq!(len as usize, log.len() + 1, "the SLOWLOG GET itself");
+    let two: Vec<redis::Value> = get(2).query_async(&mut c).await.unwrap();
+    assert_eq!(two.len(), 2);
+
+    // slowlog-max-len trims on the next entry; a negative threshold logs nothing.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-max-len")
+        .arg(3)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query_async(&mut c).await.unwrap();
+    assert_eq!(len, 3);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("DEBUG").arg("SLEEP").arg("0.02").query_async(&mut c).await.unwrap();
+    let len: i64 = redis::cmd("SLOWLOG").arg("LEN").query_async(&mut c).await.unwrap();
+    assert_eq!(len, 0);
+    h.stop().await;
+}

@@ -713,8 +713,15 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
         }
     };
     let sid = stat_id(idx, args);
-    server.command_stats.record(sid, start.elapsed().as_micros() as u64, failed);
+    let duration_us = start.elapsed().as_micros() as u64;
+    server.command_stats.record(sid, duration_us, failed);
     server.stats.commands_processed.incr();
+    // EXEC is skip_slowlog (its commands are logged one by one); a blocked command is not logged.
+    if client.waiting.is_none() && cmd.name != "exec" {
+        server
+            .slowlog
+            .push_if_slow(&server.config, &client.info, args, crate::monitor::redacted, duration_us);
+    }
     if server.monitors.active() {
         feed_monitors(server, client, sid, args);
     }

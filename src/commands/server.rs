@@ -222,16 +222,19 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 "ERR unknown subcommand or wrong number of arguments for 'GET'. Try SLOWLOG HELP.",
             ));
         }
-        if let Some(n) = args.get(2) {
-            match super::parse_i64_strict(n) {
-                Some(n) if n >= -1 => {}
+        let count = match args.get(2) {
+            None => Some(10),
+            Some(n) => match super::parse_i64_strict(n) {
+                Some(-1) => None,
+                Some(n) if n >= 0 => Some(n as usize),
                 _ => return Err(CmdError::msg("ERR count should be greater than or equal to -1")),
-            }
-        }
-        ctx.out.array(0);
+            },
+        };
+        ctx.server.slowlog.reply(ctx.out, count);
     } else if eq_ic(sub, "len") {
-        ctx.out.int(0);
+        ctx.out.int(ctx.server.slowlog.len() as i64);
     } else if eq_ic(sub, "reset") {
+        ctx.server.slowlog.reset();
         ctx.out.ok();
     } else {
         return Err(CmdError::unknown_subcommand(sub, "slowlog"));
