@@ -220,19 +220,38 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
     let mut soft = std::pin::pin!(None::<tokio::time::Sleep>);
     let mut decoder = Decoder::new(Limits::default());
     let mut read_size = MIN_READ;
+    let mut postponed: Option<Postponed> = None;
     // Complete commands left in `buf` while the client was not reading its replies.
     let mut stalled = false;
     loop {
         let limits = OutputLimits::load(server);
         let backed_up = out.pending() >= limits.window();
-        if client.waiting.is_some() {
+        if let Some(cmd) = postponed.take() {
+            if !wait_pause(server, client, &cmd, kill.as_mut(), &mut shutdown).await {
+                return Ok(());
+            }
+            commands::execute(server, client, &mut out.reply, &cmd);
+            out.try_flush(server, socket)?;
+            // The commands behind it run next.
+            stalled = true;
+        } else if client.waiting.is_some() {
             if !wait_unblocked(server, socket, client, &mut buf, &mut out, kill.as_mut(), &mut shutdown).await? {
                 return Ok(());
             }
             // Commands that arrived while it waited run now.
             stalled = true;
         } else if stalled && !backed_up {
-            stalled = run_commands(server, socket, client, &mut decoder, &mut buf, &mut args, &mut out, &limits)?;
+            stalled = run_commands(
+                server,
+                socket,
+                client,
+                &mut decoder,
+                &mut buf,
+                &mut args,
+                &mut out,
+                &limits,
+                &mut postponed,
+            )?;
         } else {
             // Wait holding at most small buffers: an idle connection costs its task and 4 KB, as an
             // idle Redis client costs little once its buffers shrink; big ones go back at once.
@@ -335,7 +354,17 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
                 }
                 server.stats.net_input_bytes.add(n as u64);
                 if n > 0 {
-                    stalled = run_commands(server, socket, client, &mut decoder, &mut buf, &mut args, &mut out, &limits)?;
+                    stalled = run_commands(
+                        server,
+                        socket,
+                        client,
+                        &mut decoder,
+                        &mut buf,
+                        &mut args,
+                        &mut out,
+                        &limits,
+                        &mut postponed,
+                    )?;
                     if buf.len() as u64 > server.config.client_query_buffer_limit.load(Relaxed) {
                         warn!("Closing client that reached max query buffer length (qbuf={})", buf.len());
                         return Ok(());
@@ -360,6 +389,35 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
         }
         if client.close_after_reply || server.is_shutting_down() {
             return finish(server, socket, &mut out).await;
+        }
+    }
+}
+
+/// A call held by CLIENT PAUSE.
+type Postponed = Vec<bytes::Bytes>;
+
+/// Waits out a CLIENT PAUSE for `cmd`: until the pause ends or is lifted (a longer pause set
+/// meanwhile is waited out too). False when the connection should close instead.
+async fn wait_pause(
+    server: &Server,
+    client: &Client,
+    cmd: &[bytes::Bytes],
+    mut kill: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    loop {
+        // Registered before the check, so an UNPAUSE in between is not missed.
+        let lifted = server.pause.lifted.notified();
+        tokio::pin!(lifted);
+        lifted.as_mut().enable();
+        let Some(until) = commands::paused_until(server, client, cmd) else {
+            return true;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = lifted => {}
+            _ = kill.as_mut() => return false,
+            _ = shutdown.wait_for(|s| *s) => return false,
         }
     }
 }
@@ -442,6 +500,7 @@ fn run_commands(
     args: &mut Vec<bytes::Bytes>,
     out: &mut Output,
     limits: &OutputLimits,
+    postponed: &mut Option<Postponed>,
 ) -> std::io::Result<bool> {
     decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
     let mut stalled = false;
@@ -463,6 +522,12 @@ fn run_commands(
                 // after them).
                 if client.subscriptions.active() || client.info.monitor.load(Relaxed) {
                     client.info.mailbox.drain_into(&mut out.reply.buf);
+                }
+                // CLIENT PAUSE: the call waits, and the ones behind it stay in the buffer.
+                if commands::paused_until(server, client, args).is_some() {
+                    *postponed = Some(std::mem::take(args));
+                    stalled = true;
+                    break;
                 }
                 commands::execute(server, client, &mut out.reply, args);
                 if client.close_after_reply || client.info.killed.load(Relaxed) || client.waiting.is_some() {

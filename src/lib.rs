@@ -32,6 +32,7 @@ pub mod connection;
 pub mod glob;
 pub mod keyspace;
 pub mod monitor;
+pub mod pause;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

@@ -43,6 +43,7 @@ pub struct Server {
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
     pub slowlog: crate::slowlog::SlowLog,
+    pub pause: crate::pause::Pause,
 }
 
 impl Server {
@@ -68,6 +69,7 @@ impl Server {
             scripts: Default::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
+            pause: Default::default(),
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
         });

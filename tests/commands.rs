@@ -622,3 +622,46 @@ async fn slowlog_records_slow_commands_as_redis() {
     assert_eq!(len, 0);
     h.stop().await;
 }
+
+/// CLIENT PAUSE as Redis 7.0 postpones commands: under WRITE, reads answer at once and writes (and
+/// an EXEC of writes) wait, with the commands pipelined behind them, until CLIENT UNPAUSE or the
+/// end of the pause; under ALL every command waits, CLIENT UNPAUSE included.
+#[tokio::test]
+async fn client_pause_holds_writes_then_everything() {
+    let h = start().await;
+    let mut admin = client(h.addr).await;
+    let mut writer = Raw::connect(h.addr).await;
+    let mut reader = Raw::connect(h.addr).await;
+    let pause = |ms: u64, mode: &str| redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg(mode).clone();
+    let _: () = pause(10_000, "WRITE").query_async(&mut admin).await.unwrap();
+    // A write, and a read pipelined behind it, wait; another client's read does not.
+    writer.send(b"SET k v\r\nGET k\r\n").await;
+    reader.roundtrip(b"GET k\r\n", b"$-1\r\n").await;
+    let mut tx = Raw::connect(h.addr).await;
+    tx.roundtrip(b"MULTI\r\n", b"+OK\r\n").await;
+    tx.send(b"INCR n\r\n").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), writer.read_n(1)).await.is_err(),
+        "the write ran during the pause"
+    );
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query_async(&mut admin).await.unwrap();
+    assert_eq!(writer.read_n(12).await, b"+OK\r\n$1\r\nv\r\n");
+    assert_eq!(tx.read_n(9).await, b"+QUEUED\r\n");
+
+    // An EXEC of writes waits; the pause's end lets it run.
+    let _: () = pause(300, "WRITE").query_async(&mut admin).await.unwrap();
+    let started = std::time::Instant::now();
+    tx.roundtrip(b"EXEC\r\n", b"*1\r\n:1\r\n").await;
+    assert!(started.elapsed() >= Duration::from_millis(200), "EXEC ran during the pause");
+
+    // ALL: even a PING waits, until the pause ends.
+    let _: () = pause(300, "ALL").query_async(&mut admin).await.unwrap();
+    let started = std::time::Instant::now();
+    reader.roundtrip(b"PING\r\n", b"+PONG\r\n").await;
+    assert!(started.elapsed() >= Duration::from_millis(200), "PING ran during the pause");
+    reader
+        .roundtrip(b"CLIENT PAUSE 10 sideways\r\n", b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n")
+        .await;
+    reader.roundtrip(b"CLIENT PAUSE -1\r\n", b"-ERR timeout is negative\r\n").await;
+    h.stop().await;
+}

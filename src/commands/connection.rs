@@ -325,6 +325,30 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::SYNTAX);
         }
         ctx.out.ok();
+    } else if eq_ic(sub, "pause") {
+        if args.len() != 3 && args.len() != 4 {
+            return Err(CmdError::wrong_args("client|pause"));
+        }
+        let all = match args.get(3) {
+            None => true,
+            Some(m) if eq_ic(m, "all") => true,
+            Some(m) if eq_ic(m, "write") => false,
+            Some(_) => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+        };
+        let ms = super::parse_i64(&args[2]).map_err(|_| CmdError::msg("ERR timeout is not an integer or out of range"))?;
+        if ms < 0 {
+            return Err(CmdError::msg("ERR timeout is negative"));
+        }
+        // 0 ends at once, as Redis's end time of 0 does.
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+        if ms > 0 {
+            ctx.server.pause.pause(until, all);
+        }
+        ctx.out.ok();
+    } else if eq_ic(sub, "unpause") {
+        sub_arity(args, 2, "client|unpause")?;
+        ctx.server.pause.unpause();
+        ctx.out.ok();
     } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
         sub_arity(args, 3, "client|no-evict")?;
         if !eq_ic(&args[2], "on") && !eq_ic(&args[2], "off") {

@@ -531,6 +531,25 @@ impl Ctx<'_> {
     }
 }
 
+/// CLIENT PAUSE: until when this call must wait before it runs (or is queued in MULTI), if it
+/// must. Under WRITE, Redis's "may replicate" calls wait: writes, PUBLISH, SPUBLISH, PFCOUNT,
+/// EVAL, EVALSHA, and an EXEC whose queue holds one of them.
+pub fn paused_until(server: &Server, client: &Client, args: &[Bytes]) -> Option<tokio::time::Instant> {
+    let may_replicate = |args: &[Bytes]| {
+        lookup(&args[0]).is_some_and(|idx| {
+            let cmd = &TABLE[idx];
+            cmd.flags & WRITE != 0 || matches!(cmd.name, "publish" | "spublish" | "pfcount" | "eval" | "evalsha")
+        })
+    };
+    server.pause.holds_with(|| {
+        if eq_ic(&args[0], "exec") {
+            client.multi.as_ref().is_some_and(|q| q.iter().any(|c| may_replicate(c)))
+        } else {
+            may_replicate(args)
+        }
+    })
+}
+
 /// Runs one command from a client: lookup, arity, auth, MULTI queueing, then the handler.
 pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     // CLIENT REPLY OFF/SKIP: run the command, then drop what it wrote.
