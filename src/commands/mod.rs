@@ -58,6 +58,10 @@ pub mod flags {
     /// A `STORE key` option names one more key (SORT's sortGetKeys; GEORADIUS's STORE and
     /// STOREDIST, georadiusGetKeys).
     pub const STORE_OPTION: u32 = 1 << 10;
+    /// Redis's may_replicate: not a write, but held by CLIENT PAUSE WRITE as writes are.
+    pub const MAY_REPLICATE: u32 = 1 << 11;
+    /// Redis's skip_slowlog: never in the slow log (EXEC: its commands are, one by one).
+    pub const SKIP_SLOWLOG: u32 = 1 << 12;
 }
 
 use flags::*;
@@ -162,7 +166,7 @@ static TABLE: &[Command] = &[
     cmd!("lcs", -3, READONLY | EXCLUSIVE, 1, 2, 1, strings::lcs),
     // HyperLogLog
     cmd!("pfadd", -2, WRITE | DENYOOM | FAST, 1, 1, 1, hyperloglog::pfadd),
-    cmd!("pfcount", -2, READONLY | EXCLUSIVE, 1, -1, 1, hyperloglog::pfcount),
+    cmd!("pfcount", -2, READONLY | EXCLUSIVE | MAY_REPLICATE, 1, -1, 1, hyperloglog::pfcount),
     cmd!("pfmerge", -2, WRITE | DENYOOM | EXCLUSIVE, 1, -1, 1, hyperloglog::pfmerge),
     // bitmaps
     cmd!("setbit", 4, WRITE | DENYOOM, 1, 1, 1, bitmaps::setbit),
@@ -274,8 +278,8 @@ static TABLE: &[Command] = &[
     cmd!("punsubscribe", -1, PUBSUB_OK, 0, 0, 0, pubsub::punsubscribe),
     cmd!("ssubscribe", -2, PUBSUB_OK, 1, -1, 1, pubsub::ssubscribe),
     cmd!("sunsubscribe", -1, PUBSUB_OK, 1, -1, 1, pubsub::sunsubscribe),
-    cmd!("publish", 3, FAST, 0, 0, 0, pubsub::publish),
-    cmd!("spublish", 3, FAST, 1, 1, 1, pubsub::spublish),
+    cmd!("publish", 3, FAST | MAY_REPLICATE, 0, 0, 0, pubsub::publish),
+    cmd!("spublish", 3, FAST | MAY_REPLICATE, 1, 1, 1, pubsub::spublish),
     cmd!("pubsub", -2, SUBCOMMANDS, 0, 0, 0, pubsub::pubsub),
     // sorted sets
     // geo (sorted sets of geohashes)
@@ -360,14 +364,14 @@ static TABLE: &[Command] = &[
     cmd!("zrandmember", -2, READONLY, 1, 1, 1, zsets::zrandmember),
     cmd!("zscan", -3, READONLY, 1, 1, 1, zsets::zscan),
     // scripting
-    cmd!("eval", -3, EXCLUSIVE, 0, 0, 0, scripting::eval, keynum = 2),
-    cmd!("evalsha", -3, EXCLUSIVE, 0, 0, 0, scripting::evalsha, keynum = 2),
+    cmd!("eval", -3, EXCLUSIVE | MAY_REPLICATE, 0, 0, 0, scripting::eval, keynum = 2),
+    cmd!("evalsha", -3, EXCLUSIVE | MAY_REPLICATE, 0, 0, 0, scripting::evalsha, keynum = 2),
     cmd!("eval_ro", -3, READONLY | EXCLUSIVE, 0, 0, 0, scripting::eval_ro, keynum = 2),
     cmd!("evalsha_ro", -3, READONLY | EXCLUSIVE, 0, 0, 0, scripting::evalsha_ro, keynum = 2),
     cmd!("script", -2, SUBCOMMANDS, 0, 0, 0, scripting::script),
     // transactions
     cmd!("multi", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::multi),
-    cmd!("exec", 1, EXCLUSIVE | NO_QUEUE, 0, 0, 0, transactions::exec),
+    cmd!("exec", 1, EXCLUSIVE | NO_QUEUE | SKIP_SLOWLOG, 0, 0, 0, transactions::exec),
     cmd!("discard", 1, FAST | NO_QUEUE, 0, 0, 0, transactions::discard),
     cmd!("watch", -2, FAST | NO_QUEUE, 1, -1, 1, transactions::watch),
     cmd!("unwatch", 1, FAST, 0, 0, 0, transactions::unwatch),
@@ -532,15 +536,10 @@ impl Ctx<'_> {
 }
 
 /// CLIENT PAUSE: until when this call must wait before it runs (or is queued in MULTI), if it
-/// must. Under WRITE, Redis's "may replicate" calls wait: writes, PUBLISH, SPUBLISH, PFCOUNT,
-/// EVAL, EVALSHA, and an EXEC whose queue holds one of them.
+/// must. Under WRITE, Redis's "may replicate" calls wait: writes, the MAY_REPLICATE commands
+/// (PUBLISH, SPUBLISH, PFCOUNT, EVAL, EVALSHA), and an EXEC whose queue holds one of them.
 pub fn paused_until(server: &Server, client: &Client, args: &[Bytes]) -> Option<tokio::time::Instant> {
-    let may_replicate = |args: &[Bytes]| {
-        lookup(&args[0]).is_some_and(|idx| {
-            let cmd = &TABLE[idx];
-            cmd.flags & WRITE != 0 || matches!(cmd.name, "publish" | "spublish" | "pfcount" | "eval" | "evalsha")
-        })
-    };
+    let may_replicate = |args: &[Bytes]| lookup(&args[0]).is_some_and(|idx| TABLE[idx].flags & (WRITE | MAY_REPLICATE) != 0);
     server.pause.holds_with(|| {
         if eq_ic(&args[0], "exec") {
             client.multi.as_ref().is_some_and(|q| q.iter().any(|c| may_replicate(c)))
@@ -735,8 +734,8 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
     let duration_us = start.elapsed().as_micros() as u64;
     server.command_stats.record(sid, duration_us, failed);
     server.stats.commands_processed.incr();
-    // EXEC is skip_slowlog (its commands are logged one by one); a blocked command is not logged.
-    if client.waiting.is_none() && cmd.name != "exec" {
+    // A blocked command is not logged (Redis logs it once unblocked).
+    if client.waiting.is_none() && cmd.flags & SKIP_SLOWLOG == 0 {
         server
             .slowlog
             .push_if_slow(&server.config, &client.info, args, crate::monitor::redacted, duration_us);
