@@ -82,6 +82,8 @@ pub struct ClientInfo {
     pub blocked: Mutex<Option<Arc<crate::keyspace::blocking::Waiter>>>,
     /// In MONITOR mode (CLIENT LIST flag O): its mailbox receives every command run.
     pub monitor: AtomicBool,
+    /// CLIENT TRACKING: its mode, read by the threads that change the keys it tracks.
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl ClientInfo {
@@ -126,6 +128,7 @@ impl Clients {
             subs: Default::default(),
             blocked: Mutex::new(None),
             monitor: AtomicBool::new(false),
+            tracking: Default::default(),
         });
         self.map.insert(id, info.clone());
         info

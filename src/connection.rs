@@ -272,9 +272,9 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
                 soft.as_mut(),
                 out.over_soft_since.map(|since| since + Duration::from_secs(limits.soft_secs + 1)),
             );
-            // Only a subscriber or monitor gets mail here (a blocked client waits in
+            // Only a subscriber, monitor or client-side-caching client gets mail here (a blocked client waits in
             // wait_unblocked): others never register with the Notify, which costs a lock per wait.
-            if !backed_up && (client.subscriptions.active() || info.monitor.load(Relaxed)) {
+            if !backed_up && (client.subscriptions.active() || info.monitor.load(Relaxed) || info.tracking.gets_mail()) {
                 if mail.is_none() {
                     mail.set(Some(info.mailbox.wake.notified()));
                 }

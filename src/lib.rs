@@ -38,6 +38,7 @@ pub mod pubsub;
 pub mod server;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

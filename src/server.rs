@@ -24,7 +24,7 @@ pub struct Server {
     pub keyspace: Keyspace,
     pub stats: Stats,
     pub command_stats: CommandStats,
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     pub pubsub: Arc<crate::pubsub::PubSub>,
     pub started: Instant,
     pub started_unix: i64,
@@ -44,6 +44,8 @@ pub struct Server {
     pub monitors: crate::monitor::Monitors,
     pub slowlog: crate::slowlog::SlowLog,
     pub pause: crate::pause::Pause,
+    /// CLIENT TRACKING: who tracks which keys, and the invalidations.
+    pub tracking: Arc<crate::tracking::Tracking>,
 }
 
 impl Server {
@@ -52,13 +54,20 @@ impl Server {
         let run_id: String = (0..40).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
         let (shutdown, _) = watch::channel(false);
         let started_unix = keyspace.clock.now_ms() / 1000;
+        let clients = Arc::new(Clients::default());
+        let pubsub = Arc::new(crate::pubsub::PubSub::new());
+        let tracking = Arc::new(crate::tracking::Tracking::new(
+            clients.clone(),
+            keyspace.invalidation.on.clone(),
+            pubsub.clone(),
+        ));
         let server = Arc::new(Server {
             config,
             keyspace,
             stats: Stats::default(),
             command_stats: CommandStats::new(commands::stat_names().len()),
-            clients: Clients::default(),
-            pubsub: Arc::new(crate::pubsub::PubSub::new()),
+            clients,
+            pubsub,
             started: Instant::now(),
             started_unix,
             run_id,
@@ -70,10 +79,12 @@ impl Server {
             monitors: Default::default(),
             slowlog: Default::default(),
             pause: Default::default(),
+            tracking,
             peak_memory: std::sync::atomic::AtomicU64::new(0),
             startup_memory: crate::keyspace::memory::used_memory(),
         });
         server.keyspace.notifier.set_sink(server.pubsub.clone());
+        server.keyspace.invalidation.set_sink(server.tracking.clone());
         server.apply_config();
         server
     }
@@ -104,6 +115,10 @@ impl Server {
             let hard = pubsub[1].parse().unwrap_or(32 << 20);
             self.pubsub.hard_limit.store(hard, std::sync::atomic::Ordering::Relaxed);
         }
+        let max_keys = self.config.get("tracking-table-max-keys").and_then(|v| v.parse().ok());
+        self.tracking
+            .max_keys
+            .store(max_keys.unwrap_or(1_000_000), std::sync::atomic::Ordering::Relaxed);
         let events = self.config.keyspace_events.load(std::sync::atomic::Ordering::Relaxed);
         self.keyspace.notifier.set_flags(events);
         crate::keyspace::memory::set_background_thread(self.config.get("jemalloc-bg-thread").as_deref() != Some("no"));

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{eq_ic, sub_arity, CmdError, CmdResult, Ctx};
 use crate::client::ClientInfo;
+use crate::tracking::{self, flag};
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() > 2 {
@@ -186,7 +187,8 @@ fn type_matches(t: &[u8], info: &ClientInfo) -> Result<bool, CmdError> {
     }
 }
 
-/// CLIENT LIST's flags: x in MULTI, b blocked, P subscribed, N none.
+/// CLIENT LIST's flags: x in MULTI, b blocked, P subscribed, t tracking (R its redirect gone, B
+/// broadcasting), N none.
 fn client_flags(info: &ClientInfo) -> String {
     // In Redis's order.
     let mut f = String::new();
@@ -201,6 +203,12 @@ fn client_flags(info: &ClientInfo) -> String {
     }
     if info.blocked.lock().is_some() {
         f.push('b');
+    }
+    let t = info.tracking.flags();
+    for (bit, letter) in [(flag::ON, 't'), (flag::BROKEN_REDIR, 'R'), (flag::BCAST, 'B')] {
+        if t & bit != 0 {
+            f.push(letter);
+        }
     }
     if matches!(info.addr, crate::client::Peer::Unix(_)) {
         f.push('U');
@@ -230,7 +238,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
     let qbuf = info.qbuf.load(Relaxed);
     let omem = info.omem.load(Relaxed);
     format!(
-        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
         info.id,
         info.addr,
         info.laddr,
@@ -247,6 +255,7 @@ pub fn client_line(info: &ClientInfo, now_ms: i64) -> String {
         omem,
         qbuf + omem + 16384,
         super::stat_names().get(info.last_cmd.load(Relaxed)).map_or("NULL", String::as_str),
+        if info.tracking.flags() & flag::ON != 0 { info.tracking.redirect.load(Relaxed) as i64 } else { -1 },
         info.resp.load(Relaxed),
         lib_name,
         lib_ver,
@@ -349,6 +358,19 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         sub_arity(args, 2, "client|unpause")?;
         ctx.server.pause.unpause();
         ctx.out.ok();
+    } else if eq_ic(sub, "tracking") {
+        client_tracking(ctx, args)?;
+    } else if eq_ic(sub, "caching") {
+        client_caching(ctx, &args[2])?;
+    } else if eq_ic(sub, "getredir") {
+        let t = &ctx.client.info.tracking;
+        ctx.out.int(if t.flags() & flag::ON != 0 {
+            t.redirect.load(Relaxed) as i64
+        } else {
+            -1
+        });
+    } else if eq_ic(sub, "trackinginfo") {
+        client_trackinginfo(ctx);
     } else if eq_ic(sub, "no-evict") || eq_ic(sub, "no-touch") {
         sub_arity(args, 3, "client|no-evict")?;
         if !eq_ic(&args[2], "on") && !eq_ic(&args[2], "off") {
@@ -359,6 +381,148 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::unknown_subcommand(sub, "client"));
     }
     Ok(())
+}
+
+/// CLIENT TRACKING on|off [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT] [NOLOOP], with
+/// Redis 7.0.15's checks in its order.
+fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut opts = tracking::Options {
+        flags: 0,
+        redirect: 0,
+        prefixes: Vec::new(),
+    };
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        let a = &args[j];
+        if eq_ic(a, "redirect") && more {
+            j += 1;
+            if opts.redirect != 0 {
+                return Err(CmdError::msg("ERR A client can only redirect to a single other client"));
+            }
+            let id = super::parse_i64(&args[j])?;
+            if id <= 0 || ctx.server.clients.get(id as u64).is_none() {
+                return Err(CmdError::msg("ERR The client ID you want redirect to does not exist"));
+            }
+            opts.redirect = id as u64;
+        } else if eq_ic(a, "bcast") {
+            opts.flags |= flag::BCAST;
+        } else if eq_ic(a, "optin") {
+            opts.flags |= flag::OPTIN;
+        } else if eq_ic(a, "optout") {
+            opts.flags |= flag::OPTOUT;
+        } else if eq_ic(a, "noloop") {
+            opts.flags |= flag::NOLOOP;
+        } else if eq_ic(a, "prefix") && more {
+            j += 1;
+            opts.prefixes.push(args[j].clone());
+        } else {
+            return Err(CmdError::SYNTAX);
+        }
+        j += 1;
+    }
+    let info = ctx.client.info.clone();
+    if eq_ic(&args[2], "on") {
+        let cur = info.tracking.flags();
+        let err = |m: &'static str| Err(CmdError::msg(m));
+        if opts.flags & flag::BCAST == 0 && !opts.prefixes.is_empty() {
+            return err("ERR PREFIX option requires BCAST mode to be enabled");
+        }
+        if cur & flag::ON != 0 && (cur & flag::BCAST) != (opts.flags & flag::BCAST) {
+            return err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.");
+        }
+        if opts.flags & flag::BCAST != 0 && opts.flags & (flag::OPTIN | flag::OPTOUT) != 0 {
+            return err("ERR OPTIN and OPTOUT are not compatible with BCAST");
+        }
+        if opts.flags & flag::OPTIN != 0 && opts.flags & flag::OPTOUT != 0 {
+            return err("ERR You can't specify both OPTIN mode and OPTOUT mode");
+        }
+        if (opts.flags & flag::OPTIN != 0 && cur & flag::OPTOUT != 0) || (opts.flags & flag::OPTOUT != 0 && cur & flag::OPTIN != 0) {
+            return err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.");
+        }
+        if opts.flags & flag::BCAST != 0 {
+            let existing = info.tracking.prefixes.lock().clone();
+            if let Some(e) = tracking::prefix_collision(&existing, &opts.prefixes) {
+                return Err(CmdError::msg(e));
+            }
+        }
+        ctx.server.tracking.enable(&info, opts);
+    } else if eq_ic(&args[2], "off") {
+        ctx.server.tracking.disable(&info);
+    } else {
+        return Err(CmdError::SYNTAX);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING yes|no: the next command is (OPTIN) or is not (OPTOUT) tracked.
+fn client_caching(ctx: &mut Ctx<'_>, opt: &[u8]) -> CmdResult {
+    let t = &ctx.client.info.tracking;
+    let f = t.flags();
+    if f & flag::ON == 0 {
+        return Err(CmdError::msg(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    if eq_ic(opt, "yes") {
+        if f & flag::OPTIN == 0 {
+            return Err(CmdError::msg(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if eq_ic(opt, "no") {
+        if f & flag::OPTOUT == 0 {
+            return Err(CmdError::msg(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(CmdError::SYNTAX);
+    }
+    t.flags.fetch_or(flag::CACHING, Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_trackinginfo(ctx: &mut Ctx<'_>) {
+    let t = &ctx.client.info.tracking;
+    let f = t.flags();
+    let mut words = vec![if f & flag::ON != 0 { "on" } else { "off" }];
+    for (bit, word) in [(flag::BCAST, "bcast"), (flag::OPTIN, "optin")] {
+        if f & bit != 0 {
+            words.push(word);
+        }
+    }
+    if f & flag::OPTIN != 0 && f & flag::CACHING != 0 {
+        words.push("caching-yes");
+    }
+    if f & flag::OPTOUT != 0 {
+        words.push("optout");
+        if f & flag::CACHING != 0 {
+            words.push("caching-no");
+        }
+    }
+    for (bit, word) in [(flag::NOLOOP, "noloop"), (flag::BROKEN_REDIR, "broken_redirect")] {
+        if f & bit != 0 {
+            words.push(word);
+        }
+    }
+    let out = &mut *ctx.out;
+    out.map(3);
+    out.bulk(b"flags");
+    out.set(words.len());
+    for w in words {
+        out.bulk(w.as_bytes());
+    }
+    out.bulk(b"redirect");
+    out.int(if f & flag::ON != 0 { t.redirect.load(Relaxed) as i64 } else { -1 });
+    out.bulk(b"prefixes");
+    let prefixes = t.prefixes.lock().clone();
+    out.array(prefixes.len());
+    for p in prefixes {
+        out.bulk(&p);
+    }
 }
 
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

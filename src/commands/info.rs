@@ -155,7 +155,7 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
             line!(s, "client_recent_max_input_buffer:0");
             line!(s, "client_recent_max_output_buffer:0");
             line!(s, "blocked_clients:{}", server.keyspace.blocking.waiting());
-            line!(s, "tracking_clients:0");
+            line!(s, "tracking_clients:{}", server.tracking.counts().0);
             line!(s, "clients_in_timeout_table:0");
         }
         "memory" => {
@@ -242,6 +242,10 @@ fn write_section(server: &Server, section: &str, now: i64, s: &mut String) -> Op
             line!(s, "pubsubshard_channels:{}", server.pubsub.len(crate::pubsub::Kind::Shard));
             line!(s, "latest_fork_usec:0");
             line!(s, "total_forks:0");
+            let (_, keys, items, prefixes) = server.tracking.counts();
+            line!(s, "tracking_total_keys:{keys}");
+            line!(s, "tracking_total_items:{items}");
+            line!(s, "tracking_total_prefixes:{prefixes}");
             line!(s, "acl_access_denied_auth:{}", st.auth_failures.get());
             line!(s, "unexpected_error_replies:0");
             line!(s, "total_error_replies:{}", st.total_error_replies.get());

@@ -554,9 +554,19 @@ pub fn execute(server: &Server, client: &mut Client, out: &mut Reply, args: &[By
     // CLIENT REPLY OFF/SKIP: run the command, then drop what it wrote.
     let mark = out.buf.len();
     let skip_this = std::mem::take(&mut client.reply_skip_next);
+    // Client-side caching: which client runs, so its own invalidations follow its reply.
+    let tracking = server.keyspace.invalidation.on.load(std::sync::atomic::Ordering::Relaxed);
+    if tracking {
+        server.tracking.begin(&client.info);
+    }
     dispatch(server, client, out, args);
     if client.reply_off || skip_this || client.reply_skip_next {
         out.buf.truncate(mark);
+    }
+    if tracking {
+        // CLIENT CACHING lasts for the next command, or the whole transaction (Redis's resetClient).
+        let keep_caching = client.multi.is_some() || eq_ic(&args[0], "client");
+        server.tracking.end(&client.info, out, keep_caching);
     }
 }
 
@@ -720,8 +730,21 @@ fn call_at(server: &Server, client: &mut Client, out: &mut Reply, idx: usize, ar
     if client.subscriptions.active() {
         crate::pubsub::own_at(out.buf.len());
     }
+    // Client-side caching remembers the keys before the read, so a write on another thread
+    // between the two still invalidates them. A read-only script's keys are not remembered; the
+    // commands it runs are (as Redis).
+    let track =
+        cmd.flags & READONLY != 0 && crate::tracking::remembers(&client.info) && !matches!(cmd.name, "eval_ro" | "evalsha_ro" | "fcall_ro");
+    if track {
+        server.tracking.remember(&client.info, cmd.keys(args));
+    }
     let mut ctx = Ctx { server, client, out, now };
     let result = (cmd.handler)(&mut ctx, args);
+    // And after: a read that deletes an expired key invalidates (forgets) it, but the client
+    // caches the reply it got, so the key must stay remembered (Redis remembers only after).
+    if track {
+        server.tracking.remember(&client.info, cmd.keys(args));
+    }
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
@@ -1026,6 +1049,7 @@ pub(crate) fn remove_members<C: crate::keyspace::Members>(
 /// Cleans up after a client leaves (its WATCHes).
 pub fn disconnect(server: &Server, client: &mut Client) {
     server.monitors.remove(&client.info);
+    server.tracking.disable(&client.info);
     transactions::unwatch_all(&server.keyspace, client);
     pubsub::unsubscribe_all(&server.pubsub, client);
     if let Some((w, _)) = client.waiting.take() {

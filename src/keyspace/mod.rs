@@ -15,6 +15,7 @@ mod watch;
 pub mod zset;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
@@ -135,6 +136,45 @@ pub struct Keyspace {
     pub notifier: notify::Notifier,
     /// Clients blocked on keys, and the keys writes made ready for them.
     pub blocking: blocking::Blocking,
+    /// Client-side caching, told of every change while any client tracks keys.
+    pub invalidation: Invalidation,
+}
+
+/// What client-side caching (CLIENT TRACKING) needs from the keyspace: each changed key
+/// (Redis's signalModifiedKey calls trackingInvalidateKey) and each flush.
+pub trait Invalidate: Send + Sync {
+    fn key(&self, key: &[u8]);
+    fn all(&self);
+}
+
+/// Where changes go for client-side caching; while nobody tracks, a write pays one load.
+#[derive(Default)]
+pub struct Invalidation {
+    pub on: Arc<AtomicBool>,
+    sink: std::sync::OnceLock<Arc<dyn Invalidate>>,
+}
+
+impl Invalidation {
+    pub fn set_sink(&self, sink: Arc<dyn Invalidate>) {
+        let _ = self.sink.set(sink);
+    }
+
+    #[inline]
+    fn key(&self, key: &[u8]) {
+        if self.on.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(s) = self.sink.get() {
+                s.key(key);
+            }
+        }
+    }
+
+    fn all(&self) {
+        if self.on.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(s) = self.sink.get() {
+                s.all();
+            }
+        }
+    }
 }
 
 /// Whether accesses feed LFU counters (an LFU policy is set) or the LRU clock, and the LFU knobs.
@@ -185,6 +225,7 @@ impl Keyspace {
             },
             notifier: notify::Notifier::default(),
             blocking: blocking::Blocking::default(),
+            invalidation: Invalidation::default(),
         }
     }
 
@@ -384,18 +425,24 @@ impl Keyspace {
     }
 
     pub fn flush_db(&self, db: usize) {
+        self.clear_db(db);
+        self.invalidation.all();
+    }
+
+    pub fn flush_all(&self) {
+        for db in 0..self.dbs.len() {
+            self.clear_db(db);
+        }
+        self.invalidation.all();
+    }
+
+    fn clear_db(&self, db: usize) {
         for shard in self.dbs[db].shards.iter() {
             let mut shard = shard.lock();
             shard.main.clear();
             shard.expires.clear();
         }
         self.watches.signal_db(db);
-    }
-
-    pub fn flush_all(&self) {
-        for db in 0..self.dbs.len() {
-            self.flush_db(db);
-        }
     }
 
     pub fn swap_db(&self, a: usize, b: usize) {
@@ -497,9 +544,11 @@ impl Keyspace {
         self.watches.unwatch(db, key, flag);
     }
 
+    /// A key changed (Redis's signalModifiedKey): WATCH and client-side caching are told.
     #[inline]
     pub fn signal_modified(&self, db: usize, key: &[u8]) {
         self.watches.signal(db, key);
+        self.invalidation.key(key);
     }
 }
 
@@ -520,7 +569,7 @@ impl Slot<'_> {
     /// The entry, to change in place: this counts as a modification (WATCH).
     pub fn get_mut(&mut self) -> Option<&mut Entry> {
         let node = self.shard.main.get_mut(self.hash, self.key)?;
-        self.ks.watches.signal(self.db, self.key);
+        self.ks.signal_modified(self.db, self.key);
         self.ks.blocking.signal(self.db, self.key);
         Some(&mut node.value)
     }
@@ -556,7 +605,7 @@ impl Slot<'_> {
             Ttl::At(at) => at,
         };
         self.apply_expire(old_expire, new_expire);
-        self.ks.watches.signal(self.db, self.key);
+        self.ks.signal_modified(self.db, self.key);
         self.ks.blocking.signal(self.db, self.key);
     }
 
@@ -591,7 +640,7 @@ impl Slot<'_> {
             return false;
         };
         self.apply_expire(old, at.unwrap_or(0));
-        self.ks.watches.signal(self.db, self.key);
+        self.ks.signal_modified(self.db, self.key);
         true
     }
 
@@ -600,7 +649,7 @@ impl Slot<'_> {
         if node.value.expire_at() != 0 {
             self.shard.expires.remove(self.hash, self.key);
         }
-        self.ks.watches.signal(self.db, self.key);
+        self.ks.signal_modified(self.db, self.key);
         Some(node.value)
     }
 }
