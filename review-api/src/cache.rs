@@ -44,6 +44,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::near::Near;
 
 /// What a user's write can make stale. Each scope has its own generation per user, so completing a
 /// review does not throw away that user's cached content lists.
@@ -246,6 +247,10 @@ pub struct CacheConfig {
     /// Extra time between a miss's DB load and its store; zero in production. Tests and demos widen
     /// the invalidation race and the stampede window with it.
     pub load_delay: Duration,
+    /// Keep hot values in this process too, coherent through the server's invalidations (see
+    /// [`crate::near`]). `direct` mode only: twemproxy has no CLIENT TRACKING, and a cluster would
+    /// need a tracking connection per node.
+    pub near: bool,
 }
 
 impl CacheConfig {
@@ -293,6 +298,8 @@ pub struct Cache {
     local_gen: Mutex<HashMap<(i64, Scope), u64>>,
     /// Loads in flight, by cache key + generation.
     inflight: Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>,
+    /// Values held in this process, kept coherent by the server's invalidations.
+    pub near: Arc<Near>,
     metrics: Arc<Metrics>,
 }
 
@@ -355,11 +362,15 @@ impl Cache {
             pending: Mutex::new(HashSet::new()),
             local_gen: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            near: Near::new(),
             metrics,
         });
         if let Some(url) = cache.cfg.url.clone() {
             let (conn, metrics, timeout) = (cache.conn.clone(), cache.metrics.clone(), cache.cfg.op_timeout);
             let mode = cache.cfg.mode.for_url(&url);
+            if cache.cfg.near && mode == CacheMode::Direct {
+                tokio::spawn(cache.near.clone().keep_connected(url.clone(), timeout));
+            }
             tokio::spawn(async move {
                 loop {
                     match connect(mode, &url, timeout).await {
@@ -528,7 +539,22 @@ impl Cache {
             return self.bypass(ep, user, &full, load).await;
         };
         let gen_key = self.gen_key(user, ep.scope);
-        let got: Option<(Option<String>, Option<Bytes>)> = self.call("get", conn.mget(&[&gen_key, &full])).await;
+        if let Some(raw) = self.near.get(&full, &gen_key) {
+            if let Some(env) = parse_envelope(&raw).filter(|e| now_ms() < e.expiry_ms) {
+                if xfetch_due(now_ms(), env.delta_ms, env.expiry_ms, fastrand::f64()) {
+                    self.refresh_in_background(ep, full.clone(), env.gen.to_string(), env.expiry_ms, load);
+                }
+                self.metrics.cache_near_hits.with_label_values(&[ep.name]).inc();
+                let json_at = env.json_at;
+                return Ok((raw.slice(json_at..), CacheStatus::Hit));
+            }
+        }
+        // Read on the tracking connection when there is one, so a hit can be kept here too.
+        let near = self.near.begin_read(&full, &gen_key);
+        let got: Option<(Option<String>, Option<Bytes>)> = match &near {
+            Some((tracked, _)) => self.call("get", tracked.clone().mget(&[&gen_key, &full])).await,
+            None => self.call("get", conn.mget(&[&gen_key, &full])).await,
+        };
         let Some((gen, raw)) = got else {
             return self.bypass(ep, user, &full, load).await;
         };
@@ -546,6 +572,9 @@ impl Cache {
                 }
                 // The stored JSON is the body: sliced out of the reply, not copied or re-encoded.
                 let json_at = env.json_at;
+                if let Some((_, ticket)) = near {
+                    self.near.fill(ticket, &full, &gen_key, raw.clone());
+                }
                 return Ok((raw.slice(json_at..), CacheStatus::Hit));
             }
         }
@@ -704,13 +733,18 @@ impl Cache {
         if !self.enabled() {
             return;
         }
-        let conn = match self.usable().await {
-            Some(c) if self.bump(c.clone(), user, scopes).await => c,
-            _ => {
-                // Replayed before the next read that uses the cache (see `usable`).
-                self.pending.lock().unwrap().extend(scopes.iter().map(|s| (user, *s)));
-                return;
-            }
+        let bumped = match self.usable().await {
+            Some(c) if self.bump(c.clone(), user, scopes).await => Some(c),
+            _ => None,
+        };
+        // After the server's generations changed (a read noting epochs before this refuses to
+        // fill), before the write returns: this process holds no copy from before the write.
+        let gen_keys: Vec<String> = scopes.iter().map(|s| self.gen_key(user, *s)).collect();
+        self.near.invalidate_local(&gen_keys);
+        let Some(conn) = bumped else {
+            // Replayed before the next read that uses the cache (see `usable`).
+            self.pending.lock().unwrap().extend(scopes.iter().map(|s| (user, *s)));
+            return;
         };
         let (cache, scopes) = (self.clone(), scopes.to_vec());
         tokio::spawn(async move {
@@ -888,6 +922,7 @@ mod tests {
             op_timeout: Duration::from_millis(40),
             retry_after: Duration::from_millis(250),
             load_delay: Duration::ZERO,
+            near: true,
         };
         assert!(cfg(CacheMode::Direct, "redis://127.0.0.1:6379/1").check().is_ok());
         assert!(cfg(CacheMode::Twemproxy, "redis://127.0.0.1:22121/0").check().is_ok());

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod loadtest;
 pub mod metrics;
+pub mod near;
 pub mod seed;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub load_delay: Duration,
     /// How long an authenticated token is remembered in-process (see [`auth`]); zero: never.
     pub token_ttl: Duration,
+    /// Hot values also kept in this process, coherent by CLIENT TRACKING (see [`near`]).
+    pub near_cache: bool,
 }
 
 impl Settings {
@@ -53,6 +56,7 @@ impl Settings {
             db_max_connections: 8,
             load_delay: Duration::ZERO,
             token_ttl: Duration::from_secs(60),
+            near_cache: true,
         }
     }
 }
@@ -87,6 +91,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<AppHandle> {
         op_timeout: settings.cache_timeout,
         retry_after: settings.cache_retry_after,
         load_delay: settings.load_delay,
+        near: settings.near_cache,
     };
     cache_config.check().map_err(|e| anyhow::anyhow!(e))?;
     let metrics = Arc::new(Metrics::new());

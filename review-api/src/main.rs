@@ -41,6 +41,12 @@ struct Common {
     /// every request). A revoked token is refused within this time.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 60)]
     token_ttl_secs: u64,
+    /// Keep hot values in this process as well, kept coherent by the cache server's invalidations
+    /// (CLIENT TRACKING); a hit then costs no round trip. Another process's write reaches this
+    /// copy one invalidation later, not before it returns: `false` for strict read-after-write
+    /// across several API processes.
+    #[arg(long, env = "NEAR_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    near_cache: bool,
 }
 
 impl Common {
@@ -52,6 +58,7 @@ impl Common {
             cache_timeout: Duration::from_millis(self.cache_timeout_ms),
             db_max_connections: self.db_max_connections,
             token_ttl: Duration::from_secs(self.token_ttl_secs),
+            near_cache: self.near_cache,
             listen,
             ..Settings::local(&self.database_url, None)
         }

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub cache_early_refresh: IntCounterVec,
     /// endpoint: requests that waited for another request's load instead of querying (single-flight)
     pub cache_coalesced: IntCounterVec,
+    /// endpoint: hits served from the near cache (in process, no round trip)
+    pub cache_near_hits: IntCounterVec,
     /// query name
     pub db_queries: IntCounterVec,
     /// endpoint
@@ -39,6 +41,11 @@ impl Metrics {
         let cache_early_refresh = counter(
             "cache_early_refresh_total",
             "Hot keys recomputed before expiry (XFetch)",
+            &["endpoint"],
+        );
+        let cache_near_hits = counter(
+            "cache_near_hits_total",
+            "Hits served from the in-process near cache, kept coherent by CLIENT TRACKING",
             &["endpoint"],
         );
         let cache_coalesced = counter(
@@ -75,6 +82,7 @@ impl Metrics {
             cache_errors,
             cache_early_refresh,
             cache_coalesced,
+            cache_near_hits,
             db_queries,
             latency,
             cache_call,
@@ -98,6 +106,11 @@ impl Metrics {
         let mut v: Vec<(f64, u64)> = h.get_bucket().iter().map(|b| (b.upper_bound(), b.cumulative_count())).collect();
         v.push((f64::INFINITY, h.get_sample_count()));
         v
+    }
+
+    /// Hits served from the near cache, all endpoints.
+    pub fn near_hits_total(&self) -> u64 {
+        sum_counter(&self.registry, "cache_near_hits_total")
     }
 
     /// Sum of db_queries_total over all queries (the loadtest's DB load figure).

@@ -990,3 +990,59 @@ async fn cut_link_replays_invalidation_and_survives_a_hung_cache(backend: Backen
     env.stop().await;
 }
 both_backends!(cut_link_replays_invalidation_and_survives_a_hung_cache);
+
+/// The near cache: a hit read from respite is kept in the API process (the server tracks it for
+/// the API's tracking connection), later hits cost no round trip, and a change made by someone
+/// else (another API process) drops the copy when respite's invalidation arrives.
+async fn near_cache_hits_in_process_until_invalidated(backend: Backend) {
+    let env = common::start(backend, Options::default()).await;
+    let t = &env.tokens[0];
+    let user = env.user_id(t).await;
+    let near_hits = || async { common::metric(&env.metrics_text().await, "cache_near_hits_total{endpoint=\"analytics_stats\"}") };
+    assert_eq!(env.get("/api/analytics/stats/", t).await.x_cache(), "MISS");
+    // The tracking connection comes up beside the main one: hits go to respite until it has.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while near_hits().await == 0 {
+        assert!(Instant::now() < deadline, "no near-cache hit within 5 s");
+        assert_eq!(env.get("/api/analytics/stats/", t).await.x_cache(), "HIT");
+    }
+    let mut redis = env.redis().await;
+    let server_hits = |info: String| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("keyspace_hits:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut redis).await.unwrap();
+    let (server_before, near_before) = (server_hits(info), near_hits().await);
+    let first = env.get("/api/analytics/stats/", t).await;
+    for _ in 0..20 {
+        let r = env.get("/api/analytics/stats/", t).await;
+        assert_eq!((r.x_cache(), &r.json), ("HIT", &first.json));
+    }
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut redis).await.unwrap();
+    assert_eq!(server_hits(info), server_before, "near-cache hits never reach respite");
+    assert_eq!(near_hits().await, near_before + 21);
+
+    // Another process's write: a new generation set on respite directly, not through this API.
+    assert!(!env.app.state.cache.near.is_empty());
+    let gen_key = format!("api:gen:stats:{{{user}}}");
+    let _: () = redis::cmd("SET")
+        .arg(&gen_key)
+        .arg("someone-else")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !env.app.state.cache.near.is_empty() {
+        assert!(Instant::now() < deadline, "the invalidation did not drop the copy within 2 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        env.get("/api/analytics/stats/", t).await.x_cache(),
+        "MISS",
+        "the old value is not served"
+    );
+    env.stop().await;
+}
+both_backends!(near_cache_hits_in_process_until_invalidated);
