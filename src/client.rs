@@ -92,6 +92,19 @@ impl ClientInfo {
         self.kill.notify_one();
     }
 
+    /// Mail (pub/sub messages, invalidations) now waiting is `size` bytes: past `limit` (the
+    /// pubsub class's hard output limit; 0 for none) the client is closed, as Redis closes a
+    /// client over its output buffer limit, instead of the mailbox growing without bound.
+    pub fn close_if_over(&self, size: usize, limit: u64) {
+        if limit > 0 && size as u64 > limit {
+            tracing::warn!(
+                "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.id
+            );
+            self.request_kill();
+        }
+    }
+
     pub fn name(&self) -> Option<Bytes> {
         self.name.lock().clone()
     }

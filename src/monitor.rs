@@ -54,13 +54,7 @@ impl Monitors {
         let list = self.list.lock();
         for m in list.iter().filter(|m| !m.killed.load(Relaxed)) {
             let size = m.mailbox.push(&line);
-            if hard_limit > 0 && size as u64 > hard_limit {
-                tracing::warn!(
-                    "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                    m.id
-                );
-                m.request_kill();
-            }
+            m.close_if_over(size, hard_limit);
         }
     }
 }

@@ -247,14 +247,7 @@ impl PubSub {
             *buf = reply.buf;
             buf.len()
         };
-        let limit = self.hard_limit.load(Relaxed);
-        if limit > 0 && size as u64 > limit {
-            tracing::warn!(
-                "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                client.id
-            );
-            client.request_kill();
-        }
+        client.close_if_over(size, self.hard_limit.load(Relaxed));
         client.mailbox.wake.notify_one();
     }
 

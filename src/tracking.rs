@@ -332,14 +332,7 @@ impl Tracking {
             return;
         }
         let size = target.mailbox.push(bytes);
-        let limit = self.output_limit.hard_limit.load(Relaxed);
-        if limit > 0 && size as u64 > limit {
-            tracing::warn!(
-                "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                target.id
-            );
-            target.request_kill();
-        }
+        target.close_if_over(size, self.output_limit.hard_limit.load(Relaxed));
     }
 
     fn set_redirect(&self, c: &ClientInfo, to: u64) {
