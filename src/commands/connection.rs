@@ -160,6 +160,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     super::transactions::end_transaction(&ctx.server.keyspace, ctx.client);
     super::pubsub::unsubscribe_all(&ctx.server.pubsub, ctx.client);
     ctx.server.monitors.remove(&ctx.client.info);
+    ctx.server.tracking.disable(&ctx.client.info);
     ctx.client.db = 0;
     ctx.client.info.db.store(0, Relaxed);
     ctx.out.resp3 = false;
