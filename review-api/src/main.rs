@@ -41,16 +41,18 @@ struct Common {
     /// every request). A revoked token is refused within this time.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 60)]
     token_ttl_secs: u64,
-    /// Keep hot values in this process as well, kept coherent by the cache server's invalidations
-    /// (CLIENT TRACKING); a hit then costs no round trip. Another process's write reaches this
-    /// copy one invalidation later, not before it returns: `false` for strict read-after-write
-    /// across several API processes.
-    #[arg(long, env = "NEAR_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
-    near_cache: bool,
+    /// Keep hot values in this process as well, coherent through the cache server's invalidations
+    /// (CLIENT TRACKING); a hit then costs no round trip. Sound within one process; another
+    /// process's write reaches this copy one invalidation later, not before it returns. Default:
+    /// false for `serve` (any number of API processes may share the cache), true for `loadtest`
+    /// (one process by construction).
+    #[arg(long, env = "NEAR_CACHE", action = clap::ArgAction::Set)]
+    near_cache: Option<bool>,
 }
 
 impl Common {
-    fn settings(&self, listen: SocketAddr, no_cache: bool) -> Settings {
+    /// `near_default`: whether the near cache is on unless `--near-cache` says otherwise.
+    fn settings(&self, listen: SocketAddr, no_cache: bool, near_default: bool) -> Settings {
         Settings {
             cache_url: (!no_cache).then(|| self.cache_url.clone()),
             cache_mode: self.cache_mode,
@@ -58,7 +60,7 @@ impl Common {
             cache_timeout: Duration::from_millis(self.cache_timeout_ms),
             db_max_connections: self.db_max_connections,
             token_ttl: Duration::from_secs(self.token_ttl_secs),
-            near_cache: self.near_cache,
+            near_cache: self.near_cache.unwrap_or(near_default),
             listen,
             ..Settings::local(&self.database_url, None)
         }
@@ -106,12 +108,13 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve { listen, no_cache, common } => {
-            let app = review_api::start(common.settings(listen, no_cache)).await?;
+            let app = review_api::start(common.settings(listen, no_cache, false)).await?;
             tracing::info!(
-                "review-api listening on http://{} (cache: {}, {})",
+                "review-api listening on http://{} (cache: {}, {}, near cache {})",
                 app.addr,
                 if no_cache { "off" } else { &common.cache_url },
-                app.state.cache.mode().as_str()
+                app.state.cache.mode().as_str(),
+                if common.near_cache == Some(true) { "on" } else { "off" }
             );
             tokio::signal::ctrl_c().await?;
             app.stop().await;
@@ -126,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{report}");
         }
         Command::Loadtest { opts, common } => {
-            let settings = common.settings("127.0.0.1:0".parse().unwrap(), false);
+            let settings = common.settings("127.0.0.1:0".parse().unwrap(), false, true);
             loadtest::run(settings, common.cache_url.clone(), opts).await?;
         }
     }

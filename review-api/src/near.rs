@@ -19,8 +19,8 @@
 //!
 //! What it does not give: another process's write reaches this copy when its invalidation
 //! arrives (the server sends it while running the write, one loopback hop later), not before that
-//! write returns. With several API processes on one cache and that window unwanted, run with
-//! `--near-cache false`.
+//! write returns. So `serve` turns it on only when asked (`--near-cache true`: one API process on
+//! the cache); the loadtest, one process by construction, has it on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
