@@ -15,9 +15,10 @@
 //! The clients:
 //! * well-behaved (80%): pipelines of 1-16 mixed commands (SET, GET, INCR, DEL, EXPIRE 3600, MSET,
 //!   SET EX 1) on keys of their own, each reply checked against a model of what the client wrote;
-//! * hostile (20%, reconnecting after each attempt), in four kinds: disconnect mid-pipeline,
+//! * hostile (20%, reconnecting after each attempt), in five kinds: disconnect mid-pipeline,
 //!   disconnect mid-frame (including a huge declared bulk length trickled a few bytes at a time),
-//!   garbage and malformed frames, pipelining and never reading.
+//!   garbage and malformed frames, pipelining and never reading, and client-side caching that
+//!   never reads its invalidations (RESP3 tracking, BCAST on every key or the keys it read).
 //!
 //! Afterwards: the server answers PING, `connected_clients` is back to 1, every key whose write got
 //! a confirmed reply holds its last confirmed value (keys with a 1 s TTL excepted), and, once the
@@ -311,7 +312,7 @@ const GARBAGE: &[&[u8]] = &[
 
 async fn hostile(id: usize, port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) {
     let mut rng = fastrand::Rng::with_seed(0x5eed ^ id as u64);
-    let kind = id % 4;
+    let kind = id % 5;
     while !stop.load(Relaxed) {
         let Ok(mut conn) = Conn::connect(port).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -367,6 +368,28 @@ async fn hostile(id: usize, port: u16, stop: Arc<AtomicBool>, c: Arc<Counters>) 
                     }
                 })
                 .await;
+            }
+            // Client-side caching that never reads: every change (BCAST), or the keys it read, is
+            // sent to it while it stays silent; its mail may grow only to the output limit.
+            4 => {
+                let mut b = Vec::new();
+                cmd(&mut b, &[b"HELLO", b"3"]);
+                if rng.bool() {
+                    cmd(&mut b, &[b"CLIENT", b"TRACKING", b"on", b"BCAST"]);
+                } else {
+                    cmd(&mut b, &[b"CLIENT", b"TRACKING", b"on"]);
+                    // Keys the well-behaved clients write (soak:{id}:{0..48}).
+                    for _ in 0..rng.usize(10..200) {
+                        let key = format!("soak:{}:{}", rng.usize(..1600), rng.usize(..48));
+                        cmd(&mut b, &[b"GET", key.as_bytes()]);
+                    }
+                }
+                let _ = conn.send(&b).await;
+                let until = Instant::now() + Duration::from_secs(rng.u64(1..4));
+                while Instant::now() < until && !stop.load(Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                c.bad_inputs.fetch_add(1, Relaxed);
             }
             // Pipeline and never read: GETs of a 16 KB value until the socket stops taking bytes.
             _ => {
