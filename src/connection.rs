@@ -196,13 +196,16 @@ fn arm(mut slot: Pin<&mut Option<tokio::time::Sleep>>, at: Option<Instant>) {
 }
 
 async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -> std::io::Result<()> {
-    let mut buf = BytesMut::new();
+    let mut input = Input {
+        buf: BytesMut::new(),
+        decoder: Decoder::new(Limits::default()),
+        args: Vec::new(),
+    };
     let mut out = Output {
         reply: Reply::new(false),
         sent: 0,
         over_soft_since: None,
     };
-    let mut args = Vec::new();
     let mut shutdown = server.shutdown_signal();
     let info = client.info.clone();
     // The futures for a kill and for shutdown live as long as the connection: made and dropped
@@ -218,10 +221,9 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
     let mut mail = std::pin::pin!(None::<tokio::sync::futures::Notified<'_>>);
     let mut idle = std::pin::pin!(None::<tokio::time::Sleep>);
     let mut soft = std::pin::pin!(None::<tokio::time::Sleep>);
-    let mut decoder = Decoder::new(Limits::default());
     let mut read_size = MIN_READ;
     let mut postponed: Option<Postponed> = None;
-    // Complete commands left in `buf` while the client was not reading its replies.
+    // Complete commands left in `input.buf` while the client was not reading its replies.
     let mut stalled = false;
     loop {
         let limits = OutputLimits::load(server);
@@ -235,29 +237,19 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
             // The commands behind it run next.
             stalled = true;
         } else if client.waiting.is_some() {
-            if !wait_unblocked(server, socket, client, &mut buf, &mut out, kill.as_mut(), &mut shutdown).await? {
+            if !wait_unblocked(server, socket, client, &mut input.buf, &mut out, kill.as_mut(), &mut shutdown).await? {
                 return Ok(());
             }
             // Commands that arrived while it waited run now.
             stalled = true;
         } else if stalled && !backed_up {
-            stalled = run_commands(
-                server,
-                socket,
-                client,
-                &mut decoder,
-                &mut buf,
-                &mut args,
-                &mut out,
-                &limits,
-                &mut postponed,
-            )?;
+            stalled = run_commands(server, socket, client, &mut input, &mut out, &limits, &mut postponed)?;
         } else {
             // Wait holding at most small buffers: an idle connection costs its task and 4 KB, as an
             // idle Redis client costs little once its buffers shrink; big ones go back at once.
             if out.pending() == 0 {
-                if buf.is_empty() && buf.capacity() > MIN_READ {
-                    buf = BytesMut::new();
+                if input.buf.is_empty() && input.buf.capacity() > MIN_READ {
+                    input.buf = BytesMut::new();
                 }
                 if out.reply.buf.capacity() > MIN_READ {
                     out.reply.buf = Vec::new();
@@ -339,9 +331,9 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
             }
             if readable {
                 // Grow the read size while reads fill it (big pipelines), shrink it back when they don't.
-                buf.reserve(read_size);
-                let spare = buf.capacity() - buf.len();
-                let n = match socket.try_read_buf(&mut buf) {
+                input.buf.reserve(read_size);
+                let spare = input.buf.capacity() - input.buf.len();
+                let n = match socket.try_read_buf(&mut input.buf) {
                     Ok(0) => return Ok(()),
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
@@ -354,25 +346,15 @@ async fn serve(server: &Server, socket: &mut impl Socket, client: &mut Client) -
                 }
                 server.stats.net_input_bytes.add(n as u64);
                 if n > 0 {
-                    stalled = run_commands(
-                        server,
-                        socket,
-                        client,
-                        &mut decoder,
-                        &mut buf,
-                        &mut args,
-                        &mut out,
-                        &limits,
-                        &mut postponed,
-                    )?;
-                    if buf.len() as u64 > server.config.client_query_buffer_limit.load(Relaxed) {
-                        warn!("Closing client that reached max query buffer length (qbuf={})", buf.len());
+                    stalled = run_commands(server, socket, client, &mut input, &mut out, &limits, &mut postponed)?;
+                    if input.buf.len() as u64 > server.config.client_query_buffer_limit.load(Relaxed) {
+                        warn!("Closing client that reached max query buffer length (qbuf={})", input.buf.len());
                         return Ok(());
                     }
                 }
             }
         }
-        info.qbuf.store(buf.len(), Relaxed);
+        info.qbuf.store(input.buf.len(), Relaxed);
         info.omem.store(out.pending(), Relaxed);
         if out.over_limit(&limits) {
             warn!(
@@ -488,20 +470,26 @@ async fn wait_unblocked(
     Ok(true)
 }
 
-/// Decodes and runs every complete command in `buf`, writing replies as they pile up; stops early
+/// What a client sent and has not run yet: the bytes read, the decoder's place in a frame that
+/// arrived in pieces, and the arguments being decoded (reused, so decoding allocates no Vec).
+struct Input {
+    buf: BytesMut,
+    decoder: Decoder,
+    args: Vec<bytes::Bytes>,
+}
+
+/// Decodes and runs every complete command in `input.buf`, writing replies as they pile up; stops early
 /// (returning true) when the client is not reading and the output reached `limits.window()`.
-#[allow(clippy::too_many_arguments)]
 fn run_commands(
     server: &Server,
     socket: &impl Socket,
     client: &mut Client,
-    decoder: &mut Decoder,
-    buf: &mut BytesMut,
-    args: &mut Vec<bytes::Bytes>,
+    input: &mut Input,
     out: &mut Output,
     limits: &OutputLimits,
     postponed: &mut Option<Postponed>,
 ) -> std::io::Result<bool> {
+    let Input { buf, decoder, args } = input;
     decoder.limits.max_bulk_len = server.config.proto_max_bulk_len.load(Relaxed) as usize;
     let mut stalled = false;
     let mut ran = 0usize;

@@ -98,8 +98,9 @@ pub struct Tracking {
     table: Mutex<Table>,
     /// tracking-table-max-keys (0: no limit).
     pub max_keys: AtomicU64,
-    /// The pubsub hard output limit: a client that never reads its invalidations is closed there.
-    output_limit: Arc<crate::pubsub::PubSub>,
+    /// Read for its hard output limit (client-output-buffer-limit pubsub): a client that never
+    /// reads its invalidations is closed there, as a subscriber is.
+    pubsub: Arc<crate::pubsub::PubSub>,
 }
 
 impl Tracking {
@@ -110,7 +111,7 @@ impl Tracking {
             tracking_clients: AtomicUsize::new(0),
             table: Mutex::new(Table::default()),
             max_keys: AtomicU64::new(1_000_000),
-            output_limit: pubsub,
+            pubsub,
         }
     }
 
@@ -332,7 +333,7 @@ impl Tracking {
             return;
         }
         let size = target.mailbox.push(bytes);
-        target.close_if_over(size, self.output_limit.hard_limit.load(Relaxed));
+        target.close_if_over(size, self.pubsub.hard_limit.load(Relaxed));
     }
 
     fn set_redirect(&self, c: &ClientInfo, to: u64) {
