@@ -13,9 +13,8 @@ use bytes::Bytes;
 
 use super::zsets::{limits, parse_score_with, zset_of};
 use super::{eq_ic, parse_i64, CmdError, CmdResult, Ctx};
-use crate::keyspace::notify::class;
 use crate::keyspace::zset::ScoreRange;
-use crate::keyspace::{Lookup, Ttl, Value, ZSet};
+use crate::keyspace::{Lookup, ZSet};
 use crate::protocol::Reply;
 
 const LAT_MIN: f64 = -85.05112878;
@@ -856,26 +855,14 @@ fn search(ctx: &mut Ctx<'_>, args: &[Bytes], src_at: usize, variant: Variant) ->
 /// Writes a search's result set to `dst` (an empty one deletes it), the event before the reply
 /// as in Redis.
 fn store(ctx: &mut Ctx<'_>, dst: &[u8], z: ZSet, variant: Variant) {
-    let n = z.len();
-    let deleted = ctx.server.keyspace.write(ctx.client.db, dst, ctx.now, |slot| {
-        if n == 0 {
-            slot.remove().is_some()
-        } else {
-            slot.set(Value::ZSet(Box::new(z)), Ttl::Clear);
-            false
-        }
-    });
-    if n > 0 {
-        let event = if matches!(variant, Variant::Search { .. }) {
-            "geosearchstore"
-        } else {
-            "georadiusstore"
-        };
-        ctx.notify(class::ZSET, event, dst);
-    } else if deleted {
-        ctx.notify(class::GENERIC, "del", dst);
-    }
-    ctx.out.int(n as i64);
+    let stored = super::zsets::replace_with(ctx, dst, z);
+    let event = if matches!(variant, Variant::Search { .. }) {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    stored.notify(ctx, dst, event);
+    ctx.out.int(stored.len as i64);
 }
 
 /// The destinations of GEORADIUS / GEORADIUSBYMEMBER's STORE and STOREDIST, found as Redis 7.0

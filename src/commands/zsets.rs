@@ -539,22 +539,44 @@ fn zrange_generic(
 /// Stores a computed set at `dst` (replacing whatever was there, TTL cleared) and answers its
 /// size; an empty result deletes `dst` instead.
 fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], z: ZSet, event: &str) -> CmdResult {
-    let n = z.len();
+    let stored = replace_with(ctx, dst, z);
+    ctx.out.int(stored.len as i64);
+    stored.notify(ctx, dst, event);
+    Ok(())
+}
+
+/// What [`replace_with`] did to the destination.
+pub(super) struct Stored {
+    pub len: usize,
+    deleted: bool,
+}
+
+impl Stored {
+    /// The keyspace event of a store: `event` for a set written, `del` for one an empty result
+    /// removed, none when there was nothing to remove.
+    pub(super) fn notify(&self, ctx: &Ctx<'_>, dst: &[u8], event: &str) {
+        if self.len > 0 {
+            ctx.notify(class::ZSET, event, dst);
+        } else if self.deleted {
+            ctx.notify(class::GENERIC, "del", dst);
+        }
+    }
+}
+
+/// `dst` becomes `z` (TTL cleared), or is deleted when `z` is empty: the write of every *STORE
+/// that makes a sorted set (ZUNIONSTORE ... GEOSEARCHSTORE), which differ only in their events'
+/// names and where those go relative to the reply.
+pub(super) fn replace_with(ctx: &mut Ctx<'_>, dst: &[u8], z: ZSet) -> Stored {
+    let len = z.len();
     let deleted = ctx.server.keyspace.write(ctx.client.db, dst, ctx.now, |slot| {
-        if n == 0 {
+        if len == 0 {
             slot.remove().is_some()
         } else {
             slot.set(Value::ZSet(Box::new(z)), Ttl::Clear);
             false
         }
     });
-    ctx.out.int(n as i64);
-    if n > 0 {
-        ctx.notify(class::ZSET, event, dst);
-    } else if deleted {
-        ctx.notify(class::GENERIC, "del", dst);
-    }
-    Ok(())
+    Stored { len, deleted }
 }
 
 pub fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
